@@ -1,0 +1,343 @@
+"""SentenceEncoder: the one object that turns text into vectors.
+
+A pipeline of small modules, in order: Transformer (backbone + tokenizer) -> Pooling -> [Dense ...]
+-> [Normalize]. `encode` runs it through the shared batching engine; `save` writes the
+sentence-transformers folder format; `load` (in this module) reads any supported folder or name.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import batching
+from .errors import InputError, ModelLoadError
+from .formats import resolve as resolving
+from .formats import st_folder
+from .formats.atomic import atomic_folder
+from .modules import pooling as pooling_mod
+from .modules.dense import Dense, load_dense
+from .modules.normalize import Normalize
+from .modules.transformer import Transformer
+from .progress import Progress
+
+log = logging.getLogger("twinbert")
+
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+OUTPUTS = ("sentence", "token", "all_layers")
+
+
+def parse_precision(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+def parse_layers(layers, num_layers: int) -> tuple[int, ...] | None:
+    """Which hidden states to average, as indices into hidden_states (0 = embedding output,
+    num_layers = last layer). None means the last layer.
+
+    Accepts None/"last", an int (negative counts from the end), a list of ints, or strings such as
+    "-1", "2,4", "first-last" (mean of the first transformer layer and the last one).
+    """
+    n = num_layers + 1
+    if layers is None or layers == "last":
+        return None
+    if isinstance(layers, str):
+        text = layers.strip().lower()
+        if text in ("first-last", "first_last", "first-last-avg"):
+            return (1, num_layers)
+        try:
+            layers = [int(x) for x in text.split(",")]
+        except ValueError:
+            raise InputError(f"unknown layers {layers!r}: expected 'last', 'first-last', an index "
+                             f"in -{n}..{n - 1}, or indices joined by commas") from None
+    if isinstance(layers, (int, np.integer)):
+        layers = [int(layers)]
+    picked = []
+    for layer in layers:
+        if not -n <= int(layer) < n:
+            raise InputError(f"layer {layer} does not exist: this model has hidden states 0..{n - 1} "
+                             f"(0 = embeddings, {n - 1} = last layer), negative indices count from the end")
+        picked.append(int(layer) % n)
+    if not picked:
+        raise InputError("layers is empty")
+    return None if picked == [num_layers] else tuple(picked)
+
+
+class SentenceEncoder(nn.Module):
+    def __init__(self, transformer: Transformer, pooling: tuple[str, ...] = ("mean",),
+                 dense: Iterable[Dense] = (), normalize: bool = False, *, name: str = "",
+                 similarity: str = "cosine", prompts: dict | None = None):
+        super().__init__()
+        self.transformer = transformer
+        self.pooling = pooling_mod.parse_modes(pooling)
+        self.dense = nn.ModuleList(dense)
+        self.normalize = Normalize() if normalize else None
+        self.name = name
+        self.similarity_fn_name = similarity
+        self.prompts = dict(prompts or {})
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.transformer.model.parameters()).dtype
+
+    @property
+    def dimension(self) -> int:
+        """Length of the sentence vectors encode() returns with the model's own settings."""
+        if len(self.dense):
+            return self.dense[-1].out_features
+        return self.transformer.hidden_size * len(self.pooling)
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.transformer.max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self.transformer.max_seq_length = int(value)
+
+    @property
+    def tokenizer(self):
+        return self.transformer.tokenizer
+
+    def settings(self) -> dict:
+        """The settings that shape the vectors, recorded with every result and index."""
+        return {
+            "model": self.name,
+            "pooling": "+".join(self.pooling),
+            "dense": [d.config() for d in self.dense],
+            "normalize": self.normalize is not None,
+            "max_seq_length": self.max_seq_length,
+            "dimension": self.dimension,
+            "similarity": self.similarity_fn_name,
+            "precision": str(self.dtype).replace("torch.", ""),
+            "device": str(self.device),
+        }
+
+    def info(self) -> dict:
+        cfg = self.transformer.model.config
+        return {
+            **self.settings(),
+            "architecture": (getattr(cfg, "architectures", None) or [type(self.transformer.model).__name__])[0],
+            "model_type": cfg.model_type,
+            "layers": self.transformer.num_layers,
+            "hidden_size": self.transformer.hidden_size,
+            "attention_heads": getattr(cfg, "num_attention_heads", None),
+            "vocab_size": len(self.tokenizer),
+            "parameters": sum(p.numel() for p in self.parameters()),
+            "has_pooler": self.transformer.has_pooler,
+            "do_lower_case": self.transformer.do_lower_case,
+        }
+
+    # -------------------------------------------------------------- encoding
+    def encode(self, texts, *, pooling=None, layers=None, normalize: bool | None = None,
+               output: str = "sentence", batch_tokens: int | None = None, precision: str | None = None,
+               convert_to: str = "numpy", show_progress: bool | None = None):
+        """Encode one text or a list of texts.
+
+        pooling: a mode or list of modes (see twinbert.modules.pooling.MODES); default: the model's.
+        layers: None (last), an index, a list of indices (averaged) or "first-last".
+        normalize: L2-normalize the vectors; default: whether the model has a Normalize module.
+        output: "sentence" -> [n, dim]; "token" -> a list of [tokens_i, hidden] arrays (special
+            tokens included, no padding); "all_layers" -> [n, num_layers + 1, hidden], the pooling
+            applied to every hidden state (0 = embeddings); Dense modules are not applied to it.
+        batch_tokens: the token budget of one batch (rows x longest row).
+        precision: "float32", "bfloat16" or "float16" compute (autocast when it differs from the
+            weights); the result is always float32.
+        convert_to: "numpy" or "torch".
+        """
+        single = isinstance(texts, str)
+        texts = [texts] if single else texts
+        if show_progress is None:
+            show_progress = len(texts) >= 5000 and sys.stderr.isatty()
+        progress = Progress(len(texts), "encode", enabled=show_progress)
+        result = self._encode(texts, pooling, layers, normalize, output, batch_tokens, precision, progress)
+        if show_progress:
+            progress.close()
+        if convert_to == "torch":
+            result = [torch.from_numpy(r) for r in result] if isinstance(result, list) else torch.from_numpy(result)
+        elif convert_to != "numpy":
+            raise InputError(f"unknown convert_to {convert_to!r}: expected 'numpy' or 'torch'")
+        return result[0] if single else result
+
+    def encode_stream(self, texts: Iterable[str], *, chunk_rows: int = 8192, total: int | None = None,
+                      show_progress: bool = True, **kwargs) -> Iterator[np.ndarray]:
+        """Encode an iterable of any length chunk by chunk, yielding [rows, dim] arrays in input order,
+        so memory stays bounded by one chunk. kwargs as for encode (output="sentence" only)."""
+        if kwargs.get("output", "sentence") != "sentence":
+            raise InputError("encode_stream supports output='sentence' only")
+        progress = Progress(total, "encode", enabled=show_progress)
+        chunk: list[str] = []
+        args = [kwargs.get(k) for k in ("pooling", "layers", "normalize")]
+        for text in texts:
+            chunk.append(text)
+            if len(chunk) >= chunk_rows:
+                yield self._encode(chunk, *args, "sentence", kwargs.get("batch_tokens"), kwargs.get("precision"), progress)
+                chunk = []
+        if chunk:
+            yield self._encode(chunk, *args, "sentence", kwargs.get("batch_tokens"), kwargs.get("precision"), progress)
+        if show_progress:
+            progress.close()
+
+    def _plan(self, pooling, layers, normalize, output):
+        if output not in OUTPUTS:
+            raise InputError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
+        modes = self.pooling if pooling is None else pooling_mod.parse_modes(pooling)
+        picked = parse_layers(layers, self.transformer.num_layers)
+        if "pooler" in modes:
+            if picked is not None or output == "all_layers":
+                raise InputError("pooling 'pooler' uses pooler_output, which exists for the last layer only; "
+                                 "drop --layers or choose another pooling")
+            if not self.transformer.has_pooler:
+                raise InputError(f"pooling 'pooler': model {self.name} has no trained pooler layer "
+                                 "(pooler_output); use cls, mean or max")
+        width = self.transformer.hidden_size * len(modes)
+        if output == "sentence" and len(self.dense) and self.dense[0].in_features != width:
+            raise InputError(f"pooling {'+'.join(modes)} gives {width}-dim vectors but the model's Dense "
+                             f"module expects {self.dense[0].in_features}")
+        do_norm = (self.normalize is not None) if normalize is None else bool(normalize)
+        return modes, picked, do_norm
+
+    def _encode(self, texts, pooling, layers, normalize, output, batch_tokens, precision, progress):
+        modes, picked, do_norm = self._plan(pooling, layers, normalize, output)
+        if not isinstance(texts, (list, tuple)):
+            texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InputError(f"texts[{i}] is {type(t).__name__}, expected str")
+        tokens = self.transformer.tokenize(list(texts))
+        if tokens.truncated:
+            log.warning("%d of %d texts were longer than max_seq_length=%d tokens and were truncated",
+                        tokens.truncated, len(texts), self.max_seq_length)
+        n_layers = self.transformer.num_layers + 1
+        dim = self.transformer.hidden_size * len(modes)
+        if output == "sentence":
+            result = np.zeros((len(texts), self.dimension if len(self.dense) else dim), dtype=np.float32)
+        elif output == "all_layers":
+            result = np.zeros((len(texts), n_layers, dim), dtype=np.float32)
+        else:
+            result = [None] * len(texts)
+        all_layers = picked is not None or output == "all_layers"
+        budget = batch_tokens or batching.DEFAULT_BATCH_TOKENS
+        with torch.inference_mode(), self._autocast(precision):
+            for index, (ids, mask, types) in batching.batches(tokens.input_ids, tokens.token_type_ids,
+                                                              self.transformer.pad_id, batch_tokens=budget,
+                                                              device=self.device):
+                out = self.transformer(ids, mask, types, all_layers=all_layers)
+                if output == "all_layers":
+                    per_layer = [pooling_mod.pool(modes, h, mask) for h in out["hidden_states"]]
+                    vectors = torch.stack(per_layer, dim=1)
+                    if do_norm:
+                        vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                    result[index] = vectors.cpu().numpy()
+                    progress.update(len(index))
+                    continue
+                states = out["last_hidden_state"] if picked is None else \
+                    torch.stack([out["hidden_states"][k].float() for k in picked]).mean(dim=0)
+                if output == "token":
+                    states = states.float()
+                    if do_norm and normalize:
+                        states = torch.nn.functional.normalize(states, dim=-1)
+                    lengths = mask.sum(dim=1).tolist()
+                    for row, i in enumerate(index):
+                        result[i] = states[row, :lengths[row]].cpu().numpy()
+                else:
+                    vectors = pooling_mod.pool(modes, states, mask, out["pooler_output"])
+                    for layer in self.dense:
+                        vectors = layer(vectors)
+                    if do_norm:
+                        vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
+                    result[index] = vectors.float().cpu().numpy()
+                progress.update(len(index))
+        return result
+
+    def _autocast(self, precision: str | None):
+        if precision is None:
+            return contextlib.nullcontext()
+        dtype = parse_precision(precision)
+        if dtype == self.dtype:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    # ---------------------------------------------------------------- saving
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a sentence-transformers folder atomically (a crash leaves no half-written model)."""
+        import safetensors.torch
+        import transformers
+
+        target = Path(path)
+        with atomic_folder(target) as tmp:
+            self.transformer.save(tmp)
+            (tmp / "1_Pooling").mkdir()
+            _write_json(tmp / "1_Pooling" / "config.json",
+                        pooling_mod.write_config(self.pooling, self.transformer.hidden_size))
+            for k, layer in enumerate(self.dense):
+                sub = tmp / f"{2 + k}_Dense"
+                sub.mkdir()
+                _write_json(sub / "config.json", layer.config())
+                safetensors.torch.save_file({n: p.detach().cpu().contiguous() for n, p in layer.state_dict().items()},
+                                            str(sub / "model.safetensors"))
+            mods = st_folder.modules_json(len(self.dense), self.normalize is not None)
+            if self.normalize is not None:
+                (tmp / mods[-1]["path"]).mkdir()
+            _write_json(tmp / "modules.json", mods)
+            from . import __version__
+            _write_json(tmp / "config_sentence_transformers.json", {
+                "__version__": {"twinbert": __version__, "transformers": transformers.__version__,
+                                "pytorch": torch.__version__},
+                "model_type": "SentenceTransformer",
+                "prompts": self.prompts, "default_prompt_name": None,
+                "similarity_fn_name": self.similarity_fn_name,
+            })
+        return target
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str | None = None,
+         precision: str = "float32", *, pooling: str | None = None, trust_remote_code: bool = False) -> SentenceEncoder:
+    """Load a sentence encoder from a folder (sentence-transformers or plain Hugging Face checkpoint)
+    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise."""
+    dtype = parse_precision(precision)
+    folder = resolving.resolve(name_or_path)
+    spec = st_folder.read_folder(folder)
+    if not spec.backbone.is_dir():
+        raise ModelLoadError(f"{spec.backbone}: the Transformer module folder named in modules.json is missing")
+    transformer = Transformer.load(spec.backbone, dtype=dtype, trust_remote_code=trust_remote_code)
+    dense = [load_dense(p) for p in spec.dense]
+    text = str(name_or_path)
+    name = resolving.DEFAULT_MODEL if folder == _bundled_or_none() else (str(folder) if Path(text).expanduser().is_dir() else text)
+    encoder = SentenceEncoder(transformer, pooling or spec.pooling or ("mean",), dense, spec.normalize,
+                              name=name, similarity=spec.similarity, prompts=spec.prompts)
+    encoder.to(device or default_device())
+    for layer in encoder.dense:
+        layer.to(dtype)
+    encoder.eval()
+    return encoder
+
+
+def _bundled_or_none() -> Path | None:
+    try:
+        return resolving.bundled_default_path()
+    except ModelLoadError:
+        return None

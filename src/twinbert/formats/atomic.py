@@ -1,0 +1,70 @@
+"""Atomic writes: build a file or folder under a temporary name beside the target, then rename it
+into place, so a crash never leaves a half-written model, checkpoint, index or output."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from ..errors import OutputError
+
+
+def _check_parent(target: Path) -> None:
+    parent = target.parent
+    if not parent.is_dir():
+        raise OutputError(f"{target}: cannot write, folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{target}: cannot write, folder {parent} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | os.PathLike, mode: str = "w", **open_kwargs):
+    """Open a temp file beside `target`; on success fsync and rename it over `target`."""
+    target = Path(target)
+    _check_parent(target)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike):
+    """Yield a temp path beside `target` for a writer that wants a path; rename it into place on success."""
+    target = Path(target)
+    _check_parent(target)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike):
+    """Yield an empty temp folder beside `target`; on success swap it into place (an existing folder
+    is replaced only after the new one is complete)."""
+    target = Path(target)
+    _check_parent(target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a folder")
+    tag = uuid.uuid4().hex[:8]
+    tmp = target.with_name(f".{target.name}.{tag}.tmp")
+    old = target.with_name(f".{target.name}.{tag}.old")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

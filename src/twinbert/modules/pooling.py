@@ -1,0 +1,107 @@
+"""Pooling: token states [batch, seq, hidden] + attention mask -> one vector per sentence.
+
+Modes (several may be concatenated, in the order given):
+  cls            the first token's state ([CLS] for BERT)
+  mean           mean of the real (unmasked) tokens' states
+  max            element-wise max over the real tokens
+  mean_sqrt_len  sum of the real tokens' states / sqrt(number of real tokens)
+  weighted_mean  position-weighted mean, weight i for the i-th real token (SGPT)
+  last_token     the last real token's state
+  pooler         the backbone's pooler_output (BERT: tanh(W h_[CLS] + b), trained on NSP)
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import InputError
+
+MODES = ("cls", "mean", "max", "mean_sqrt_len", "weighted_mean", "last_token", "pooler")
+
+# sentence-transformers' names for the same modes (the compact `pooling_mode` form) ...
+_ST_NAMES = {
+    "cls": "cls", "mean": "mean", "max": "max", "mean_sqrt_len": "mean_sqrt_len_tokens",
+    "weighted_mean": "weightedmean", "last_token": "lasttoken",
+}
+# ... and its legacy boolean flags, in the order sentence-transformers concatenates them.
+_LEGACY_FLAGS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len",
+    "pooling_mode_weightedmean_tokens": "weighted_mean",
+    "pooling_mode_lasttoken": "last_token",
+}
+_ALIASES = {**{v: k for k, v in _ST_NAMES.items()}, "weightedmean": "weighted_mean",
+            "lasttoken": "last_token", "mean_sqrt_len_tokens": "mean_sqrt_len", "pooler_output": "pooler"}
+
+
+def parse_modes(pooling: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """'mean', 'cls+max', ['cls', 'mean'] or sentence-transformers names -> canonical mode tuple."""
+    parts = pooling.split("+") if isinstance(pooling, str) else list(pooling)
+    modes = []
+    for part in parts:
+        name = _ALIASES.get(part.strip(), part.strip())
+        if name not in MODES:
+            raise InputError(f"unknown pooling {part!r}: expected one of {', '.join(MODES)} "
+                             "(or several joined with '+')")
+        modes.append(name)
+    if not modes:
+        raise InputError("pooling is empty: expected one of " + ", ".join(MODES))
+    return tuple(modes)
+
+
+def pool(modes: tuple[str, ...], token_states: torch.Tensor, attention_mask: torch.Tensor,
+         pooler_output: torch.Tensor | None = None) -> torch.Tensor:
+    """Pool [batch, seq, hidden] token states into [batch, hidden * len(modes)] (float32 math)."""
+    states = token_states.float()
+    mask = attention_mask.to(states.dtype).unsqueeze(-1)  # [B, L, 1]
+    counts = mask.sum(dim=1).clamp(min=1.0)  # [B, 1]
+    out = []
+    for mode in modes:
+        if mode == "cls":
+            out.append(states[:, 0])
+        elif mode == "mean":
+            out.append((states * mask).sum(dim=1) / counts)
+        elif mode == "mean_sqrt_len":
+            out.append((states * mask).sum(dim=1) / counts.sqrt())
+        elif mode == "max":
+            out.append(states.masked_fill(mask == 0, float("-inf")).max(dim=1).values)
+        elif mode == "weighted_mean":
+            positions = torch.arange(1, states.shape[1] + 1, dtype=states.dtype, device=states.device)
+            weights = mask * positions.view(1, -1, 1)
+            out.append((states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9))
+        elif mode == "last_token":
+            last = attention_mask.long().sum(dim=1).clamp(min=1) - 1
+            out.append(states[torch.arange(states.shape[0], device=states.device), last])
+        elif mode == "pooler":
+            if pooler_output is None:
+                raise InputError("pooling 'pooler' needs the backbone's pooler_output, "
+                                 "which is only defined for the last layer of a model with a pooler")
+            out.append(pooler_output.float())
+    return out[0] if len(out) == 1 else torch.cat(out, dim=-1)
+
+
+def read_config(config: dict, source: str) -> tuple[str, ...]:
+    """Pooling modes from a sentence-transformers Pooling config.json (either schema)."""
+    if "pooling_mode" in config:
+        mode = config["pooling_mode"]
+        return parse_modes(mode if isinstance(mode, str) else list(mode))
+    modes = tuple(mode for flag, mode in _LEGACY_FLAGS.items() if config.get(flag))
+    if not modes:
+        raise InputError(f"{source}: no pooling mode set (expected 'pooling_mode' or one of "
+                         + ", ".join(_LEGACY_FLAGS) + " set to true)")
+    return modes
+
+
+def write_config(modes: tuple[str, ...], dimension: int) -> dict:
+    """A Pooling config.json that both schemas understand: the compact `pooling_mode` (read by
+    sentence-transformers >= 5) and the legacy boolean flags (older readers, text-embeddings-inference)."""
+    if "pooler" in modes:
+        raise InputError("pooling 'pooler' cannot be saved in the sentence-transformers Pooling format; "
+                         "choose one of " + ", ".join(_ST_NAMES))
+    names = [_ST_NAMES[m] for m in modes]
+    config: dict = {"word_embedding_dimension": dimension, "embedding_dimension": dimension}
+    config.update({flag: mode in modes for flag, mode in _LEGACY_FLAGS.items()})
+    config["pooling_mode"] = names[0] if len(names) == 1 else names
+    config["include_prompt"] = True
+    return config
