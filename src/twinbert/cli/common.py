@@ -1,0 +1,70 @@
+"""Arguments shared by several commands."""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..formats.resolve import DEFAULT_MODEL  # noqa: F401 (re-exported)
+
+
+def add_model(parser, positional: bool = False) -> None:
+    if positional:
+        parser.add_argument("model", help="model folder or name (e.g. all-MiniLM-L6-v2)")
+    else:
+        parser.add_argument("--model", "-m", default=DEFAULT_MODEL,
+                            help=f"model folder or name (default: {DEFAULT_MODEL})")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
+                        help="weights and compute precision (default: float32)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow custom model code shipped with the checkpoint (off by default)")
+
+
+def add_encoding(parser) -> None:
+    parser.add_argument("--pooling", default=None,
+                        help="cls, mean, max, mean_sqrt_len, weighted_mean, last_token, pooler, or several "
+                             "joined with '+' (default: the model's)")
+    parser.add_argument("--layers", default=None,
+                        help="last (default), an index (0 = embeddings, -1 = last), indices joined by "
+                             "commas (averaged), or first-last")
+    norm = parser.add_mutually_exclusive_group()
+    norm.add_argument("--normalize", dest="normalize", action="store_true", default=None,
+                      help="L2-normalize the vectors")
+    norm.add_argument("--no-normalize", dest="normalize", action="store_false",
+                      help="do not normalize, even if the model does")
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="token budget of one batch (rows x longest row; default 2048)")
+
+
+def add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def load_model(args, name: str | None = None):
+    from .. import load
+
+    return load(name or args.model, device=args.device, precision=args.precision,
+                trust_remote_code=args.trust_remote_code)
+
+
+def encode_kwargs(args) -> dict:
+    return {"pooling": args.pooling, "layers": args.layers, "normalize": args.normalize,
+            "batch_tokens": args.batch_tokens}
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def emit(result, as_json: bool, text: str | None = None) -> None:
+    """Print a result: one JSON document with --json, else the human text."""
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    elif text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")

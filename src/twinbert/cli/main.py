@@ -1,0 +1,60 @@
+"""The `twinbert` command: a dispatcher over thin subcommands, one module each.
+
+Every subcommand parses its input, calls one library function and formats the result. Results go
+to stdout (one JSON document with --json); logs and progress go to stderr. A TwinbertError becomes
+a one-line message and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from ..errors import TwinbertError
+
+# subcommand -> module under twinbert.cli; each module has register(subparsers) and run(args).
+COMMANDS = ["encode", "similarity", "compare", "info"]
+OPTIONAL_COMMANDS = ["eval", "search_cli", "bert_cli", "train_cli"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="twinbert", description="Sentence-BERT style sentence encoders: "
+                                     "encode, compare, evaluate, search and train.")
+    parser.add_argument("--version", action="version", version=f"twinbert {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS + OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as e:
+            if name in OPTIONAL_COMMANDS and e.name == f"{__package__}.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    try:
+        import transformers
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except TwinbertError as e:
+        print(f"twinbert {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"twinbert {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,30 @@
+"""compare: several models and/or poolings on the same sentences, side by side.
+
+The first sentence is the anchor; every other sentence is scored against it with each
+(model, pooling) pair, the question users ask when choosing between [CLS], pooler_output, mean and max.
+"""
+from __future__ import annotations
+
+from .errors import InputError
+from .similarity import similarity
+
+DEFAULT_POOLINGS = ("cls", "pooler", "mean", "max")
+
+
+def compare(encoders: dict, sentences: list[str], poolings=DEFAULT_POOLINGS, *, layers=None,
+            metric: str = "cosine") -> dict:
+    """encoders: {label: SentenceEncoder}. Returns {"anchor", "sentences", "metric", "columns": [
+    {"model", "pooling", "scores": [one per non-anchor sentence]}], "skipped": [...]}."""
+    if len(sentences) < 2:
+        raise InputError("compare needs an anchor sentence and at least one sentence to score against it")
+    columns, skipped = [], []
+    for label, encoder in encoders.items():
+        for pooling in poolings:
+            if pooling == "pooler" and not encoder.transformer.has_pooler:
+                skipped.append({"model": label, "pooling": pooling, "reason": "the model has no trained pooler"})
+                continue
+            vectors = encoder.encode(list(sentences), pooling=pooling, layers=layers)
+            scores = similarity(vectors[:1], vectors[1:], metric)[0]
+            columns.append({"model": label, "pooling": pooling, "scores": [float(s) for s in scores]})
+    return {"anchor": sentences[0], "sentences": list(sentences[1:]), "metric": metric,
+            "layers": layers, "columns": columns, "skipped": skipped}

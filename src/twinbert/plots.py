@@ -1,0 +1,69 @@
+"""PNG plots for results people would rather see than read. matplotlib is an optional extra
+(`pip install twinbert[plot]`); it is imported only here, when a plot is asked for."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputError
+from .formats.atomic import atomic_path
+
+
+def _pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise OutputError("plots need matplotlib: pip install 'twinbert[plot]'") from e
+    return plt
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def _save(fig, path) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise OutputError(f"{path}: plots are written as PNG; use a .png file name")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def heatmap(matrix, row_labels, col_labels, path, *, title: str = "", value_format: str = "{:.2f}") -> Path:
+    plt = _pyplot()
+    matrix = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(col_labels), 1.0 + 0.6 * len(row_labels)))
+    image = ax.imshow(matrix, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(col_labels)), [_short(c, 25) for c in col_labels], rotation=40, ha="right")
+    ax.set_yticks(range(len(row_labels)), [_short(r) for r in row_labels])
+    mid = np.nanmean(matrix) if matrix.size else 0
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, value_format.format(v), ha="center", va="center", fontsize=8,
+                color="white" if v < mid else "black")
+    fig.colorbar(image, ax=ax)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def grouped_bars(groups: list[str], series: dict[str, list[float]], path, *, title: str = "",
+                 ylabel: str = "") -> Path:
+    """One group of bars per entry in `groups`, one bar per series."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(series)) / 3), 4))
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for k, (label, values) in enumerate(series.items()):
+        bars = ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, [_short(g, 30) for g in groups])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.margins(y=0.12)
+    return _save(fig, path)

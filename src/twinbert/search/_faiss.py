@@ -1,0 +1,130 @@
+"""Approximate nearest-neighbour backends on FAISS (optional extra: ``pip install twinbert[faiss]``).
+
+- ``hnsw``: graph index (IndexHNSWFlat). Params: ``M`` (links per node, 32),
+  ``ef_construction`` (200), ``ef_search`` (128; raised to k when k is larger).
+- ``ivf``: inverted lists over k-means cells (IndexIVFFlat). Params: ``nlist`` (cells;
+  default 2*sqrt(n) at build, at most n/39), ``nprobe`` (cells visited per query;
+  default nlist/8, at least 1). The cells are trained once, on the vectors given to build
+  (a sample of at most 64 per cell); later ``add`` calls reuse them.
+
+Vectors come in already prepared by the Index (unit length for cosine), scores go out with
+higher = more similar, as in the exact search.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinbert.errors import InputError
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "hnsw": {"M": 32, "ef_construction": 200, "ef_search": 128},
+    "ivf": {"nlist": None, "nprobe": None},
+}
+_TRAIN_PER_CELL = 64
+
+
+def require_faiss():
+    try:
+        import faiss  # noqa: PLC0415 - optional extra, imported only where used
+    except ImportError as exc:
+        raise InputError("the approximate index backends (backend='hnsw' or 'ivf') need the optional "
+                         "faiss package: pip install 'twinbert[faiss]' (or faiss-cpu); "
+                         "backend='flat' works without it") from exc
+    return faiss
+
+
+def check_params(backend: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and reject unknown or bad parameters (before any work is done)."""
+    accepted = DEFAULTS[backend]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InputError(f"unknown parameter(s) {', '.join(unknown)} for backend={backend!r}; "
+                         f"accepted: {', '.join(accepted)}")
+    merged = {**accepted, **params}
+    for name, value in merged.items():
+        if value is None and accepted[name] is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise InputError(f"{name}={value!r} for backend={backend!r} must be a positive integer")
+        merged[name] = int(value)
+    return merged
+
+
+def _faiss_metric(faiss, metric: str):
+    return {"cosine": faiss.METRIC_INNER_PRODUCT, "dot": faiss.METRIC_INNER_PRODUCT,
+            "euclidean": faiss.METRIC_L2, "manhattan": faiss.METRIC_L1}[metric]
+
+
+class FaissBackend:
+    """One FAISS index plus the knobs that are not stored in its file."""
+
+    def __init__(self, backend: str, metric: str, params: dict[str, Any], index: Any):
+        self.backend, self.metric, self.params, self.index = backend, metric, params, index
+
+    @classmethod
+    def build(cls, backend: str, metric: str, params: dict[str, Any],
+              vectors: np.ndarray) -> FaissBackend:
+        faiss = require_faiss()
+        n, dim = vectors.shape
+        fmetric = _faiss_metric(faiss, metric)
+        params = dict(params)
+        if backend == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, params["M"], fmetric)
+            index.hnsw.efConstruction = params["ef_construction"]
+        else:
+            nlist = params["nlist"] or max(1, min(int(2 * math.sqrt(n)), n // 39))
+            nlist = min(nlist, n)
+            params["nlist"] = nlist
+            params["nprobe"] = min(params["nprobe"] or max(1, nlist // 8), nlist)
+            quantizer = faiss.IndexFlat(dim, fmetric)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
+            sample = vectors
+            if n > nlist * _TRAIN_PER_CELL:
+                rows = np.random.default_rng(0).choice(n, nlist * _TRAIN_PER_CELL, replace=False)
+                sample = vectors[np.sort(rows)]
+            index.cp.max_points_per_centroid = _TRAIN_PER_CELL  # no subsampling warning
+            index.cp.seed = 0
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        backend_obj = cls(backend, metric, params, index)
+        backend_obj.add(vectors)
+        return backend_obj
+
+    def add(self, vectors: np.ndarray) -> None:
+        if len(vectors):
+            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, indices)``, each ``[n_queries, k]``; index -1 marks an empty slot."""
+        k = min(k, len(self))
+        if self.backend == "hnsw":
+            self.index.hnsw.efSearch = max(self.params["ef_search"], k)
+        else:
+            self.index.nprobe = self.params["nprobe"]
+        distances, indices = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        if self.metric == "euclidean":  # faiss gives squared L2
+            scores = -np.sqrt(np.maximum(distances, 0))
+        elif self.metric == "manhattan":
+            scores = -distances
+        else:
+            scores = distances
+        return scores, indices
+
+    def write(self, path: Path) -> None:
+        require_faiss().write_index(self.index, str(path))
+
+    @classmethod
+    def read(cls, path: Path, backend: str, metric: str, params: dict[str, Any]) -> FaissBackend:
+        faiss = require_faiss()
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise InputError(f"{path}: not a readable FAISS index ({str(exc).splitlines()[0]})") from exc
+        return cls(backend, metric, params, index)

@@ -1,0 +1,216 @@
+"""Exact top-k search over embeddings, chunked so memory stays bounded.
+
+The corpus is scanned in chunks of ``corpus_chunk_size`` rows for each chunk of
+``query_chunk_size`` queries; each query keeps a running top-k that is merged with the
+top-k of every new corpus chunk. The largest score matrix ever held is
+``query_chunk_size x corpus_chunk_size``, so a 1M x 384 corpus is searched without a
+1M x n_queries matrix.
+
+Scores: higher always means more similar.
+
+- ``cosine``:    cos(q, c), in [-1, 1]
+- ``dot``:       q . c
+- ``euclidean``: -||q - c||_2  (the NEGATIVE distance: 0 is an identical vector)
+- ``manhattan``: -||q - c||_1  (the NEGATIVE distance)
+
+Ties are broken by the lower corpus index first, whatever the chunk sizes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from twinbert.errors import InputError
+from twinbert.similarity import METRICS
+
+DEFAULT_QUERY_CHUNK_SIZE = 256
+DEFAULT_CORPUS_CHUNK_SIZE = 65536
+
+# Largest number of floats gathered at once when re-scoring euclidean candidates exactly.
+_RESCORE_BLOCK = 1 << 22
+
+
+def check_metric(metric: Any) -> str:
+    if metric not in METRICS:
+        raise InputError(f"metric={metric!r} is not supported; accepted: {', '.join(METRICS)}")
+    return metric
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InputError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def as_embedding_matrix(x: Any, name: str) -> tuple[torch.Tensor, bool]:
+    """Turn numpy, torch or nested lists into a 2-D float tensor (no copy where possible).
+
+    Returns the matrix and whether the input was a single 1-D vector.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+        if t.is_sparse:
+            t = t.to_dense()
+    else:
+        if isinstance(x, str) or (
+            isinstance(x, (list, tuple)) and any(isinstance(item, str) for item in x)
+        ):
+            raise InputError(f"{name} must be embeddings (numpy array or torch tensor), not texts; "
+                             "encode the texts first")
+        try:
+            arr = np.asarray(x)
+        except ValueError as exc:  # ragged nested lists
+            raise InputError(f"{name} must be a 1-D or 2-D numeric array: {exc}") from exc
+        if arr.dtype.kind not in "iuf":
+            raise InputError(f"{name} must be numeric embeddings, got dtype {arr.dtype}")
+        with warnings.catch_warnings():  # read-only (e.g. memory-mapped) arrays: we never write to them
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(arr)
+    if t.ndim not in (1, 2):
+        raise InputError(f"{name} must be 1-D (one vector) or 2-D [n, dim], got shape {tuple(t.shape)}")
+    single = t.ndim == 1
+    if single:
+        t = t.unsqueeze(0)
+    if t.shape[1] == 0:
+        raise InputError(f"{name} has dimension 0; embeddings need at least one component")
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t, single
+
+
+def _prepare(x: torch.Tensor, metric: str) -> torch.Tensor:
+    if metric == "cosine":
+        return torch.nn.functional.normalize(x, dim=1)
+    return x
+
+
+def _score_block(q: torch.Tensor, c: torch.Tensor, metric: str) -> torch.Tensor:
+    """[len(q), len(c)] scores, higher = more similar (q and c already prepared)."""
+    if metric in ("cosine", "dot"):
+        return q @ c.T
+    if metric == "euclidean":
+        # Uses the |q|^2 + |c|^2 - 2 q.c expansion: fast, but loses precision for near-identical
+        # vectors, so the final top-k are re-scored exactly (see _rescore_euclidean).
+        return -torch.cdist(q, c)
+    return -torch.cdist(q, c, p=1)
+
+
+def _sort_rows(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row best first, equal scores by lower index first."""
+    indices, perm = torch.sort(indices, dim=1, stable=True)
+    values = values.gather(1, perm)
+    values, perm = torch.sort(values, dim=1, descending=True, stable=True)
+    return values, indices.gather(1, perm)
+
+
+def _topk_stable(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise top-k where ties at the k-th place go to the lower column index."""
+    values, indices = torch.topk(scores, k, dim=1)
+    kth = values[:, -1:]
+    crowded = (scores >= kth).sum(dim=1) > k  # more ties at the k-th score than places left
+    if bool(crowded.any()):
+        rows = crowded.nonzero().flatten()
+        # a stable descending sort keeps equal scores in column order
+        sub_values, sub_indices = torch.sort(scores[rows], dim=1, descending=True, stable=True)
+        values[rows] = sub_values[:, :k]
+        indices[rows] = sub_indices[:, :k]
+    return _sort_rows(values, indices)
+
+
+def _merge(values: torch.Tensor, indices: torch.Tensor, new_values: torch.Tensor,
+           new_indices: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge two row-sorted top-k lists; every index in the first is lower than in the second."""
+    all_values = torch.cat([values, new_values], dim=1)
+    all_indices = torch.cat([indices, new_indices], dim=1)
+    all_values, perm = torch.sort(all_values, dim=1, descending=True, stable=True)
+    return all_values[:, :k], all_indices.gather(1, perm[:, :k])
+
+
+def _rescore_euclidean(q: torch.Tensor, corpus: torch.Tensor,
+                       indices: torch.Tensor) -> torch.Tensor:
+    k, dim = indices.shape[1], q.shape[1]
+    step = max(1, _RESCORE_BLOCK // max(1, k * dim))
+    out = torch.empty(indices.shape, dtype=q.dtype, device=q.device)
+    for start in range(0, len(q), step):
+        idx = indices[start:start + step]
+        diff = q[start:start + step, None, :] - corpus[idx.flatten()].view(*idx.shape, dim)
+        out[start:start + step] = -torch.linalg.vector_norm(diff, dim=2)
+    return out
+
+
+def chunked_topk(queries: torch.Tensor, corpus: torch.Tensor, k: int, metric: str,
+                 query_chunk_size: int, corpus_chunk_size: int,
+                 exclude_self: bool = False) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Yield ``(query_start, values, indices)`` per query chunk, each ``[chunk, k']`` with
+    ``k' = min(k, len(corpus))``, rows best first and ties by lower corpus index.
+
+    With ``exclude_self`` the queries ARE the corpus and query i never scores itself
+    (its own entry gets -inf, so it only shows up if fewer than k others exist).
+    """
+    n = corpus.shape[0]
+    k = min(k, n)
+    for q_start in range(0, queries.shape[0], query_chunk_size):
+        q = _prepare(queries[q_start:q_start + query_chunk_size], metric)
+        best_values = best_indices = None
+        for c_start in range(0, n, corpus_chunk_size):
+            c = _prepare(corpus[c_start:c_start + corpus_chunk_size], metric)
+            scores = _score_block(q, c, metric)
+            if exclude_self:
+                lo, hi = max(q_start, c_start), min(q_start + len(q), c_start + len(c))
+                if lo < hi:
+                    own = torch.arange(lo, hi, device=scores.device)
+                    scores[own - q_start, own - c_start] = float("-inf")
+            values, indices = _topk_stable(scores, min(k, len(c)))
+            indices += c_start
+            if best_values is None:
+                best_values, best_indices = values, indices
+            else:
+                best_values, best_indices = _merge(best_values, best_indices, values, indices, k)
+        if metric == "euclidean":
+            best_values = _rescore_euclidean(q, corpus, best_indices)
+            best_values, best_indices = _sort_rows(best_values, best_indices)
+        yield q_start, best_values, best_indices
+
+
+def semantic_search(query_embeddings: Any, corpus_embeddings: Any, top_k: int = 10,
+                    metric: str = "cosine", query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
+                    corpus_chunk_size: int = DEFAULT_CORPUS_CHUNK_SIZE) -> list[list[tuple[int, float]]]:
+    """Exact nearest neighbours of each query in the corpus.
+
+    Args:
+        query_embeddings: ``[n_queries, dim]`` or a single ``[dim]`` vector (numpy, torch or lists).
+        corpus_embeddings: ``[n_corpus, dim]``; not copied when already float32/float64.
+        top_k: hits per query (fewer when the corpus is smaller).
+        metric: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``. For the two distances the
+            score is the NEGATIVE distance, so higher is always more similar.
+        query_chunk_size, corpus_chunk_size: the score matrix held at once is at most
+            ``query_chunk_size x corpus_chunk_size`` (64 MiB with the defaults, float32).
+
+    Returns:
+        One list per query (also for a single 1-D query, as sentence-transformers does) of
+        ``(corpus_index, score)`` tuples, best first; equal scores list the lower index first.
+    """
+    metric = check_metric(metric)
+    top_k = check_positive_int(top_k, "top_k")
+    query_chunk_size = check_positive_int(query_chunk_size, "query_chunk_size")
+    corpus_chunk_size = check_positive_int(corpus_chunk_size, "corpus_chunk_size")
+    queries, _ = as_embedding_matrix(query_embeddings, "query_embeddings")
+    corpus, _ = as_embedding_matrix(corpus_embeddings, "corpus_embeddings")
+    if corpus.shape[0] == 0:
+        raise InputError("corpus_embeddings is empty; semantic_search needs at least one corpus vector")
+    if queries.shape[1] != corpus.shape[1]:
+        raise InputError(f"query_embeddings have dimension {queries.shape[1]} but corpus_embeddings "
+                         f"have dimension {corpus.shape[1]}; both must come from the same model")
+    queries = queries.to(device=corpus.device, dtype=corpus.dtype)
+
+    results: list[list[tuple[int, float]]] = []
+    for _, values, indices in chunked_topk(queries, corpus, top_k, metric,
+                                           query_chunk_size, corpus_chunk_size):
+        for row_values, row_indices in zip(values.tolist(), indices.tolist()):
+            results.append(list(zip(row_indices, row_values)))
+    return results

@@ -1,0 +1,59 @@
+"""encode_file: stream a text file of any size through the encoder into .npy (memmap) or .jsonl.
+
+Memory stays bounded by one chunk of rows; the output appears only when complete (temp + rename).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, OutputError
+from .formats.atomic import atomic_file, atomic_path
+from .formats.texts import count_texts, read_texts
+
+OUTPUTS = (".npy", ".jsonl")
+
+
+def encode_file(encoder, input_path, output_path, *, column: str | None = None, chunk_rows: int = 8192,
+                show_progress: bool = True, **encode_kwargs) -> dict:
+    """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary."""
+    output_path = Path(output_path)
+    suffix = output_path.suffix.lower()
+    if suffix not in OUTPUTS:
+        raise OutputError(f"{output_path}: unknown output type {suffix!r}; expected .npy or .jsonl")
+    total = count_texts(input_path, column)  # also validates the whole file before any encoding
+    if total == 0:
+        raise InputError(f"{input_path}: no texts to encode")
+    start = time.perf_counter()
+    chunks = encoder.encode_stream(read_texts(input_path, column), chunk_rows=chunk_rows, total=total,
+                                   show_progress=show_progress, **encode_kwargs)
+    if suffix == ".npy":
+        first = next(chunks)
+        with atomic_path(output_path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, first.shape[1]))
+            out[:len(first)] = first
+            row = len(first)
+            for chunk in chunks:
+                out[row:row + len(chunk)] = chunk
+                row += len(chunk)
+            out.flush()
+            del out
+        dim = first.shape[1]
+    else:
+        row, dim = 0, 0
+        texts = read_texts(input_path, column)
+        with atomic_file(output_path, "w", encoding="utf-8") as fh:
+            for chunk in chunks:
+                dim = chunk.shape[1]
+                for vector in chunk:
+                    fh.write(json.dumps({"index": row, "text": next(texts),
+                                         "embedding": [round(float(x), 7) for x in vector]},
+                                        ensure_ascii=False) + "\n")
+                    row += 1
+    seconds = time.perf_counter() - start
+    return {"input": str(input_path), "output": str(output_path), "rows": total, "dimension": int(dim),
+            "seconds": round(seconds, 3), "rows_per_second": round(total / seconds, 1) if seconds else None,
+            "settings": encoder.settings()}
