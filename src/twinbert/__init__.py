@@ -1,15 +1,21 @@
-"""twinbert: BERT-family models as sentence encoders, the Sentence-BERT way."""
+"""twinbert: BERT-family models as sentence encoders, the Sentence-BERT way.
+
+The public names are imported on first use, so `import twinbert.data` (readers) stays light.
+"""
+from .errors import InputError, ModelLoadError, OutputError, TwinbertError
+
 __version__ = "0.1.0"
 
-from .encoder import SentenceEncoder, load  # noqa: E402
-from .errors import InputError, ModelLoadError, OutputError, TwinbertError  # noqa: E402
-from .similarity import similarity  # noqa: E402
+_LAZY = {
+    "load": "encoder", "SentenceEncoder": "encoder", "similarity": "similarity",
+    "semantic_search": "search", "paraphrase_mining": "search", "Index": "search",
+}
 
 
-def __getattr__(name):  # search is imported on first use: it is not needed to encode
-    if name in ("semantic_search", "paraphrase_mining", "Index"):
-        from . import search
-        return getattr(search, name)
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'twinbert' has no attribute {name!r}")
 
 

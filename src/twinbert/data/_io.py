@@ -113,7 +113,7 @@ def csv_rows(path: Path, *, header: bool) -> tuple[list[str] | None, list[tuple[
             f"{path}, line {start}, row: cannot be parsed as CSV ({exc}); expected comma-separated "
             'fields, a field holding commas, quotes or newlines enclosed in "..." with inner quotes doubled'
         ) from None
-    while rows and not any(f.strip() for f in rows[-1][1]):
+    while rows and len(rows[-1][1]) <= 1 and not "".join(rows[-1][1]).strip():  # blank lines at the end
         rows.pop()
     return _take_header(path, rows, header)
 

@@ -136,7 +136,8 @@ def _rows(path: Path, roles: dict[str, Column], file_type: str, header: bool | N
         if len(fields) != width:
             origin = "as in the header" if has_header and not by_index else "as in the first row"
             hint = "" if file_type == "csv" else "; .tsv files are read without quote processing, so a tab inside a text shifts the columns"
-            raise RowError(None, f"has {len(fields)} fields", f"{width} {sep}-separated fields, {origin}{hint}")
+            problem = "is an empty line" if fields in ([], [""]) else f"has {len(fields)} fields"
+            raise RowError(None, problem, f"{width} {sep}-separated fields, {origin}{hint}")
         return {role: fields[i] for role, i in indexes.items()}
 
     return rows, pick_fields
@@ -174,8 +175,8 @@ def read_pairs(
     header: bool | None = None,
     skip_bad_rows: bool = False,
 ) -> Dataset:
-    """Text pairs. ``columns``: ``(sentence1, sentence2)`` or ``(sentence1, sentence2, score)``,
-    or a mapping with roles ``sentence1``, ``sentence2`` and optionally ``score`` and/or
+    """Text pairs. ``columns``: ``(sentence1, sentence2)``, ``(sentence1, sentence2, score)`` or
+    ``(sentence1, sentence2, score, label)``, or a mapping with roles ``sentence1``, ``sentence2`` and optionally ``score`` and/or
     ``label``. ``header`` defaults to True for names and False for indexes. ``kind`` is
     ``"sts"`` with a score column, else ``"pairs"``."""
     path = Path(path)

@@ -41,8 +41,11 @@ class Transformer(nn.Module):
         if (folder / "sentence_bert_config.json").is_file():
             st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
         has_pooler = getattr(model, "pooler", None) is not None and not any("pooler" in k for k in missing)
-        return cls(model, tokenizer, st_config.get("max_seq_length"), bool(st_config.get("do_lower_case")),
-                   has_pooler)
+        # sentence-transformers <= 5 keeps max_seq_length in sentence_bert_config.json; 6.x in the tokenizer
+        max_len = st_config.get("max_seq_length")
+        if max_len is None and 0 < (getattr(tokenizer, "model_max_length", 0) or 0) < 100_000:
+            max_len = int(tokenizer.model_max_length)
+        return cls(model, tokenizer, max_len, bool(st_config.get("do_lower_case")), has_pooler)
 
     @property
     def hidden_size(self) -> int:

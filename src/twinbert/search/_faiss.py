@@ -1,10 +1,10 @@
 """Approximate nearest-neighbour backends on FAISS (optional extra: ``pip install twinbert[faiss]``).
 
 - ``hnsw``: graph index (IndexHNSWFlat). Params: ``M`` (links per node, 32),
-  ``ef_construction`` (200), ``ef_search`` (128; raised to k when k is larger).
+  ``ef_construction`` (100), ``ef_search`` (128; raised to k when k is larger).
 - ``ivf``: inverted lists over k-means cells (IndexIVFFlat). Params: ``nlist`` (cells;
   default 2*sqrt(n) at build, at most n/39), ``nprobe`` (cells visited per query;
-  default nlist/8, at least 1). The cells are trained once, on the vectors given to build
+  default nlist/8, at least 8). The cells are trained once, on the vectors given to build
   (a sample of at most 64 per cell); later ``add`` calls reuse them.
 
 Vectors come in already prepared by the Index (unit length for cosine), scores go out with
@@ -22,7 +22,7 @@ import numpy as np
 from twinbert.errors import InputError
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "hnsw": {"M": 32, "ef_construction": 200, "ef_search": 128},
+    "hnsw": {"M": 32, "ef_construction": 100, "ef_search": 128},
     "ivf": {"nlist": None, "nprobe": None},
 }
 _TRAIN_PER_CELL = 64
@@ -80,7 +80,7 @@ class FaissBackend:
             nlist = params["nlist"] or max(1, min(int(2 * math.sqrt(n)), n // 39))
             nlist = min(nlist, n)
             params["nlist"] = nlist
-            params["nprobe"] = min(params["nprobe"] or max(1, nlist // 8), nlist)
+            params["nprobe"] = min(params["nprobe"] or max(8, nlist // 8), nlist)
             quantizer = faiss.IndexFlat(dim, fmetric)
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
             sample = vectors
