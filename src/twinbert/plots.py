@@ -67,3 +67,20 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], path, *, tit
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.margins(y=0.12)
     return _save(fig, path)
+
+
+def scatter(x, y, path, *, title: str = "", xlabel: str = "", ylabel: str = "", note: str = "") -> Path:
+    """One point per (x[i], y[i]), e.g. predicted similarity against the gold score; `note` is
+    printed in the upper-left corner."""
+    plt = _pyplot()
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(x, y, s=8, alpha=0.35 if len(x) > 500 else 0.6, edgecolors="none")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if note:
+        ax.text(0.02, 0.98, note, transform=ax.transAxes, va="top", ha="left", fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+    return _save(fig, path)

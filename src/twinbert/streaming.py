@@ -11,19 +11,42 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, OutputError
-from .formats.atomic import atomic_file, atomic_path
+from .formats.atomic import atomic_file, atomic_path, check_file_target
 from .formats.texts import count_texts, read_texts
 
 OUTPUTS = (".npy", ".jsonl")
 
 
-def encode_file(encoder, input_path, output_path, *, column: str | None = None, chunk_rows: int = 8192,
-                show_progress: bool = True, **encode_kwargs) -> dict:
-    """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary."""
+def check_output(output_path) -> Path:
+    """Fail before any work when `output_path` cannot be written: unknown type, missing folder,
+    an existing folder in the way."""
     output_path = Path(output_path)
     suffix = output_path.suffix.lower()
     if suffix not in OUTPUTS:
         raise OutputError(f"{output_path}: unknown output type {suffix!r}; expected .npy or .jsonl")
+    return check_file_target(output_path)
+
+
+def effective_settings(encoder, dimension: int, pooling=None, layers=None, normalize=None, **_) -> dict:
+    """encoder.settings() as overridden by one call's pooling / layers / normalize: what shaped the vectors."""
+    from .modules.pooling import parse_modes
+
+    settings = encoder.settings()
+    if pooling is not None:
+        settings["pooling"] = "+".join(parse_modes(pooling))
+    if layers is not None:
+        settings["layers"] = layers
+    if normalize is not None:
+        settings["normalize"] = bool(normalize)
+    settings["dimension"] = int(dimension)
+    return settings
+
+
+def encode_file(encoder, input_path, output_path, *, column: str | None = None, chunk_rows: int = 8192,
+                show_progress: bool = True, **encode_kwargs) -> dict:
+    """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary."""
+    output_path = check_output(output_path)
+    suffix = output_path.suffix.lower()
     total = count_texts(input_path, column)  # also validates the whole file before any encoding
     if total == 0:
         raise InputError(f"{input_path}: no texts to encode")
@@ -56,4 +79,4 @@ def encode_file(encoder, input_path, output_path, *, column: str | None = None, 
     seconds = time.perf_counter() - start
     return {"input": str(input_path), "output": str(output_path), "rows": total, "dimension": int(dim),
             "seconds": round(seconds, 3), "rows_per_second": round(total / seconds, 1) if seconds else None,
-            "settings": encoder.settings()}
+            "settings": effective_settings(encoder, dim, **encode_kwargs)}

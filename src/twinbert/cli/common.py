@@ -40,9 +40,25 @@ def add_json(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
+def check_device(device: str | None) -> None:
+    """--device as a one-line error rather than torch's traceback (unknown name, no CUDA build/GPU)."""
+    if device is None:
+        return
+    import torch
+
+    from ..errors import InputError
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {device!r}: expected cpu, cuda, cuda:N, mps ...") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r}: CUDA is not available here (use --device cpu)")
+
+
 def load_model(args, name: str | None = None):
     from .. import load
 
+    check_device(args.device)
     return load(name or args.model, device=args.device, precision=args.precision,
                 trust_remote_code=args.trust_remote_code)
 
@@ -56,7 +72,15 @@ def table(rows: list[list], header: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
+
+    def numeric(text: str) -> bool:
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return False
+    right = [all(numeric(r[k]) for r in cells[1:]) and len(cells) > 1 for k in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if right[k] else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths)))
              for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -27,6 +27,7 @@ def run(args) -> int:
     from ..compare import compare
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
+    common.check_device(args.device)
     encoders = {name: load(name, device=args.device, precision=args.precision,
                            trust_remote_code=args.trust_remote_code) for name in names}
     poolings = [p.strip() for p in args.poolings.split(",") if p.strip()]

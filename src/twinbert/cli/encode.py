@@ -20,8 +20,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..streaming import encode_file
+    from pathlib import Path
 
+    from ..errors import InputError
+    from ..streaming import check_output, encode_file
+
+    # fail before the (slow) model load on paths that cannot work
+    check_output(args.output)
+    if not Path(args.input).is_file():
+        raise InputError(f"{args.input}: input file not found")
     encoder = common.load_model(args)
     summary = encode_file(encoder, args.input, args.output, column=args.column, chunk_rows=args.chunk_rows,
                           show_progress=not args.quiet, precision=None, **common.encode_kwargs(args))

@@ -16,7 +16,7 @@ from ..errors import TwinbertError
 
 # subcommand -> module under twinbert.cli; each module has register(subparsers) and run(args).
 COMMANDS = ["encode", "similarity", "compare", "info"]
-OPTIONAL_COMMANDS = ["eval", "search_cli", "bert_cli", "train_cli"]
+OPTIONAL_COMMANDS = ["eval", "search_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # first: --help, --version and usage errors need no transformers
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     try:
         import transformers
@@ -46,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         transformers.logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except TwinbertError as e:
-        print(f"twinbert {args.command}: error: {e}", file=sys.stderr)
+        # one line whatever the message holds (some wrap multi-line errors from transformers)
+        message = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+        print(f"twinbert {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"twinbert {args.command}: interrupted", file=sys.stderr)

@@ -19,18 +19,34 @@ def _check_parent(target: Path) -> None:
         raise OutputError(f"{target}: cannot write, folder {parent} is not writable")
 
 
+def check_file_target(target: str | os.PathLike) -> Path:
+    """Fail early, before any work, when `target` cannot become a file: its folder is missing or
+    read-only, or it is an existing folder."""
+    target = Path(target)
+    _check_parent(target)
+    if target.is_dir():
+        raise OutputError(f"{target}: cannot write, it is an existing folder")
+    return target
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    try:
+        os.replace(tmp, target)
+    except OSError as e:
+        raise OutputError(f"{target}: cannot write ({e.strerror or e})") from e
+
+
 @contextlib.contextmanager
 def atomic_file(target: str | os.PathLike, mode: str = "w", **open_kwargs):
     """Open a temp file beside `target`; on success fsync and rename it over `target`."""
-    target = Path(target)
-    _check_parent(target)
+    target = check_file_target(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        _replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -38,12 +54,11 @@ def atomic_file(target: str | os.PathLike, mode: str = "w", **open_kwargs):
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temp path beside `target` for a writer that wants a path; rename it into place on success."""
-    target = Path(target)
-    _check_parent(target)
+    target = check_file_target(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
     try:
         yield tmp
-        os.replace(tmp, target)
+        _replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 

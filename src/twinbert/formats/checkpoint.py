@@ -6,6 +6,7 @@ a vocabulary larger than the embedding matrix.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -15,6 +16,20 @@ from ..errors import ModelLoadError
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
+
+
+@contextlib.contextmanager
+def no_progress_bars():
+    """Silence transformers' per-tensor progress bars (noise for a local load or save)."""
+    from transformers.utils import logging as tf_logging
+
+    enabled = tf_logging.is_progress_bar_enabled()
+    tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            tf_logging.enable_progress_bar()
 
 
 def weights_file(folder: Path) -> Path:
@@ -99,9 +114,10 @@ def load_backbone(folder: Path, *, head: str | None = None, dtype: torch.dtype =
     tokenizer = load_tokenizer(folder)
     auto = getattr(transformers, head or "AutoModel")
     try:
-        model, info = auto.from_pretrained(
-            str(folder), dtype=dtype, trust_remote_code=trust_remote_code,
-            use_safetensors=weights.name.startswith("model.safetensors"), output_loading_info=True)
+        with no_progress_bars():
+            model, info = auto.from_pretrained(
+                str(folder), dtype=dtype, trust_remote_code=trust_remote_code,
+                use_safetensors=weights.name.startswith("model.safetensors"), output_loading_info=True)
     except Exception as e:
         raise ModelLoadError(f"{folder}: transformers cannot build the model ({type(e).__name__}: {e})") from e
     rows = model.get_input_embeddings().weight.shape[0]

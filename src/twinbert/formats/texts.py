@@ -82,10 +82,21 @@ def read_texts(path: str | Path, column: str | None = None) -> Iterator[str]:
                 raise InputError(f"{path}, line {number}: {len(fields)} fields, column {column!r} is field {at + 1}")
             yield fields[at]
         return
-    # CSV: quoted fields may span lines, so parse the decoded stream
-    for k, row in enumerate(csv.reader(line + "\n" for _, line in numbered), start=2):
+    # CSV: quoted fields may span lines, so parse the decoded stream. strict: an unclosed quote is an
+    # error, not a field that silently swallows the rest of the file.
+    reader = csv.reader((line + "\n" for _, line in numbered), strict=True)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise InputError(f"{path}, line {1 + reader.line_num}: malformed CSV ({e})") from None
+        if not row:  # a blank line is no record (as for csv.DictReader); an empty text is written ""
+            continue
         if len(row) <= at:
-            raise InputError(f"{path}, record {k}: {len(row)} fields, column {column!r} is field {at + 1}")
+            raise InputError(f"{path}, line {1 + reader.line_num}: {len(row)} fields, "
+                             f"column {column!r} is field {at + 1}")
         yield row[at]
 
 

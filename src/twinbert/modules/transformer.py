@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..formats.checkpoint import load_backbone
+from ..formats.checkpoint import load_backbone, no_progress_bars
 
 
 @dataclass
@@ -88,7 +88,8 @@ class Transformer(nn.Module):
         }
 
     def save(self, folder: Path) -> None:
-        self.model.save_pretrained(str(folder), safe_serialization=True)
+        with no_progress_bars():
+            self.model.save_pretrained(str(folder), safe_serialization=True)
         self.tokenizer.save_pretrained(str(folder))
         (folder / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}, indent=2))

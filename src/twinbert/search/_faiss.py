@@ -1,7 +1,7 @@
 """Approximate nearest-neighbour backends on FAISS (optional extra: ``pip install twinbert[faiss]``).
 
 - ``hnsw``: graph index (IndexHNSWFlat). Params: ``M`` (links per node, 32),
-  ``ef_construction`` (100), ``ef_search`` (128; raised to k when k is larger).
+  ``ef_construction`` (40, as faiss), ``ef_search`` (128; raised to k when k is larger).
 - ``ivf``: inverted lists over k-means cells (IndexIVFFlat). Params: ``nlist`` (cells;
   default 2*sqrt(n) at build, at most n/39), ``nprobe`` (cells visited per query;
   default nlist/8, at least 8). The cells are trained once, on the vectors given to build
@@ -22,7 +22,7 @@ import numpy as np
 from twinbert.errors import InputError
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "hnsw": {"M": 32, "ef_construction": 100, "ef_search": 128},
+    "hnsw": {"M": 32, "ef_construction": 40, "ef_search": 128},
     "ivf": {"nlist": None, "nprobe": None},
 }
 _TRAIN_PER_CELL = 64

@@ -110,9 +110,12 @@ def _sort_rows(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tenso
 
 def _topk_stable(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Row-wise top-k where ties at the k-th place go to the lower column index."""
-    values, indices = torch.topk(scores, k, dim=1)
-    kth = values[:, -1:]
-    crowded = (scores >= kth).sum(dim=1) > k  # more ties at the k-th score than places left
+    if k == scores.shape[1]:
+        return _sort_rows(*torch.topk(scores, k, dim=1))
+    # one extra place shows whether the k-th score is tied with a row left out
+    values, indices = torch.topk(scores, k + 1, dim=1)
+    crowded = values[:, k] == values[:, k - 1]
+    values, indices = values[:, :k].contiguous(), indices[:, :k].contiguous()
     if bool(crowded.any()):
         rows = crowded.nonzero().flatten()
         # a stable descending sort keeps equal scores in column order

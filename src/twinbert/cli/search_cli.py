@@ -1,0 +1,133 @@
+"""twinbert index build|add, twinbert search, twinbert mine: thin commands over twinbert.search."""
+from __future__ import annotations
+
+from . import common
+
+
+def register(sub) -> None:
+    p = sub.add_parser("index", help="build or extend a persistent search index (a folder)")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb in ("build", "add"):
+        v = verbs.add_parser(verb, help=f"{verb} an index from a text file (or a .npy with --embeddings)")
+        v.add_argument("index", help="index folder")
+        v.add_argument("--input", "-i", default=None, help="texts: .txt / .csv / .tsv / .jsonl (with --column)")
+        v.add_argument("--column", "-c", default=None)
+        v.add_argument("--ids-column", default=None, help="column/field holding unique ids (default: row numbers)")
+        v.add_argument("--embeddings", default=None, help="a .npy of precomputed vectors (with --input for texts)")
+        if verb == "build":
+            common.add_model(v)
+            v.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"])
+            v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf"],
+                           help="flat = exact; hnsw / ivf = approximate (needs faiss: pip install 'twinbert[faiss]')")
+            v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                           help="backend parameter, e.g. M=32, ef_search=128, nlist=1024, nprobe=16")
+        else:
+            common.add_model(v)
+            v.set_defaults(model=None)
+            v.add_argument("--force", action="store_true", help="add even if the model name differs")
+        common.add_json(v)
+        v.set_defaults(run=run_index)
+
+    s = sub.add_parser("search", help="query an index")
+    s.add_argument("index", help="index folder")
+    s.add_argument("queries", nargs="+", help="one or more query texts")
+    s.add_argument("-k", "--top-k", type=int, default=10)
+    common.add_model(s)
+    s.set_defaults(model=None)
+    s.add_argument("--force", action="store_true", help="search even if the model name differs from the index's")
+    common.add_json(s)
+    s.set_defaults(run=run_search)
+
+    m = sub.add_parser("mine", help="paraphrase mining: the most similar pairs among the texts of a file")
+    m.add_argument("input", help="texts: .txt / .csv / .tsv / .jsonl (with --column)")
+    m.add_argument("--column", "-c", default=None)
+    m.add_argument("--top", type=int, default=100, help="number of pairs to report")
+    m.add_argument("--top-k", type=int, default=100, help="candidate neighbours per sentence")
+    m.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"])
+    common.add_model(m)
+    common.add_encoding(m)
+    common.add_json(m)
+    m.set_defaults(run=run_mine)
+
+
+def _params(items: list[str]) -> dict:
+    from ..errors import InputError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param {item!r}: expected KEY=VALUE")
+        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    return params
+
+
+def _rows(args):
+    from ..errors import InputError
+    from ..formats.texts import read_texts
+
+    if args.input is None and args.embeddings is None:
+        raise InputError("give --input FILE (texts) and/or --embeddings FILE.npy")
+    texts = list(read_texts(args.input, args.column)) if args.input else None
+    ids = list(read_texts(args.input, args.ids_column)) if args.input and args.ids_column else None
+    return texts, ids
+
+
+def run_index(args) -> int:
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..search import Index
+
+    texts, ids = _rows(args)
+    if args.verb == "build":
+        encoder = common.load_model(args) if args.embeddings is None else None
+        index = Index.build(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, metric=args.metric,
+                            backend=args.backend, model_name=args.model if encoder is None else None,
+                            **_params(args.param))
+    else:
+        if not Path(args.index).is_dir():
+            raise InputError(f"{args.index}: no index there; create one with `twinbert index build`")
+        index = Index.load(args.index)
+        encoder = None
+        if args.embeddings is None:
+            encoder = common.load_model(args, args.model or index.model_name)
+        index.add(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, force=args.force)
+    index.save(args.index)
+    summary = {"index": str(args.index), "verb": args.verb, "count": len(index), "dimension": index.dimension,
+               "metric": index.metric, "backend": index.backend, "model": index.model_name}
+    common.emit(summary, args.json, f"{args.verb}: {args.index} now holds {len(index)} vectors "
+                f"({index.dimension}-dim, {index.metric}, {index.backend})")
+    return 0
+
+
+def run_search(args) -> int:
+    from ..search import Index
+
+    index = Index.load(args.index)
+    encoder = common.load_model(args, args.model or index.model_name)
+    hits = index.search(args.queries, k=args.top_k, encoder=encoder, force=args.force)
+    result = {"index": str(args.index), "model": index.model_name,
+              "results": [{"query": q, "hits": h} for q, h in zip(args.queries, hits)]}
+    lines = []
+    for q, h in zip(args.queries, hits):
+        lines.append(f"query: {q}")
+        lines.append(common.table([[hit["rank"], f"{hit['score']:.4f}", hit["id"], (hit["text"] or "")[:70]]
+                                   for hit in h], ["rank", "score", "id", "text"]))
+    common.emit(result, args.json, "\n".join(lines))
+    return 0
+
+
+def run_mine(args) -> int:
+    from ..formats.texts import read_texts
+    from ..search import paraphrase_mining
+
+    texts = list(read_texts(args.input, args.column))
+    encoder = common.load_model(args)
+    vectors = encoder.encode(texts, show_progress=len(texts) >= 2000, **common.encode_kwargs(args))
+    pairs = paraphrase_mining(vectors, top_k=args.top_k, metric=args.metric, max_pairs=args.top)
+    triples = [[round(float(s), 6), int(i), int(j)] for s, i, j in pairs]
+    text = common.table([[f"{s:.4f}", i, j, texts[i][:45], texts[j][:45]] for s, i, j in triples],
+                        ["score", "i", "j", "text i", "text j"])
+    common.emit(triples, args.json, text)
+    return 0

@@ -1,0 +1,72 @@
+"""twinbert index build/add, search and mine through the command line (tiny random model)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import twinbert
+
+TEXTS = ["the cat sat on the mat", "the dog sat on the mat", "i love paris", "soccer is a really fun game",
+         "the cat is happy", "music and guitar"]
+
+
+def cli(*args, cwd=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "twinbert", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def texts_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "texts.txt"
+    path.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    return path
+
+
+def test_mine_json_matches_library(tiny_bert, texts_file):
+    done = cli("mine", texts_file, "--model", tiny_bert, "--top", 4, "--json")
+    assert done.returncode == 0, done.stderr
+    triples = json.loads(done.stdout)
+    enc = twinbert.load(str(tiny_bert))
+    expected = twinbert.paraphrase_mining(enc.encode(TEXTS), max_pairs=4)
+    assert [[i, j] for _, i, j in triples] == [[i, j] for _, i, j in expected]
+    np.testing.assert_allclose([s for s, _, _ in triples], [s for s, _, _ in expected], atol=1e-5)
+    assert all(i < j for _, i, j in triples) and len(triples) == 4
+
+
+def test_index_build_add_search(tiny_bert, texts_file, tmp_path):
+    index = tmp_path / "idx"
+    done = cli("index", "build", index, "--input", texts_file, "--model", tiny_bert, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["count"] == len(TEXTS)
+    more = tmp_path / "more.txt"
+    more.write_text("a rubber duck on the table\n", encoding="utf-8")
+    done = cli("index", "add", index, "--input", more, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["count"] == len(TEXTS) + 1
+    done = cli("search", index, "a rubber duck on the table", "-k", 3, "--json")
+    assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)["results"][0]["hits"]
+    assert hits[0]["text"] == "a rubber duck on the table" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+
+
+def test_search_refuses_other_model(tiny_bert, texts_file, tmp_path):
+    from conftest import build_tiny_bert
+
+    index = tmp_path / "idx"
+    assert cli("index", "build", index, "--input", texts_file, "--model", tiny_bert).returncode == 0
+    other = build_tiny_bert(tmp_path / "other", seed=3)
+    done = cli("search", index, "the cat", "--model", other)
+    assert done.returncode == 2 and "force" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert cli("search", index, "the cat", "--model", other, "--force").returncode == 0
+
+
+def test_mine_bad_top(tiny_bert, texts_file):
+    done = cli("mine", texts_file, "--model", tiny_bert, "--top", 0)
+    assert done.returncode == 2 and "max_pairs" in done.stderr
