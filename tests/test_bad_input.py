@@ -207,6 +207,32 @@ def test_unknown_model_type(bad):
     assert "not-a-model" in str(e.value)
 
 
+_TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
+
+
+@pytest.mark.parametrize("modules,pooling_config,expected", [
+    ("{oops", None, "modules.json: unreadable JSON"),
+    (["0_Transformer"], None, "modules.json: module 0 is str, expected an object"),
+    ({"0": _TRANSFORMER}, None, "modules.json: expected a list of modules"),
+    ([_TRANSFORMER, {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], None,
+     "1_Pooling/config.json: unreadable JSON"),
+    ([_TRANSFORMER, {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
+     {"pooling_mode": "avg"}, "1_Pooling/config.json: unknown pooling 'avg'"),
+    ([_TRANSFORMER, {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
+     {"word_embedding_dimension": 32}, "1_Pooling/config.json: no pooling mode set"),
+    ([_TRANSFORMER, {"path": "2_Custom", "type": "my_package.Reranker"}], None, "module 1 has type 'my_package.Reranker'"),
+])
+def test_broken_modules_json(bad, tmp_path, modules, pooling_config, expected):
+    folder = _copy(bad["tiny"], tmp_path / "st")
+    (folder / "modules.json").write_text(modules if isinstance(modules, str) else json.dumps(modules))
+    if pooling_config is not None:
+        (folder / "1_Pooling").mkdir()
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling_config))
+    with pytest.raises(ModelLoadError) as e:
+        twinbert.load(str(folder))
+    assert str(e.value).startswith(str(folder) + "/") and expected in str(e.value)
+
+
 def _point_hub_cache_at(monkeypatch, hf_home: Path) -> None:
     import huggingface_hub.constants as hf_constants
 

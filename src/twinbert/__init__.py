@@ -3,11 +3,13 @@
 The public names are imported on first use, so `import twinbert.data` (readers) stays light.
 """
 from .errors import InputError, ModelLoadError, OutputError, TwinbertError
+from .similarity import similarity  # eager (and light: torch is imported on first call), so that the
+# name stays the function even after the submodule twinbert.similarity is imported elsewhere
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": "encoder", "SentenceEncoder": "encoder", "similarity": "similarity",
+    "load": "encoder", "SentenceEncoder": "encoder",
     "semantic_search": "search", "paraphrase_mining": "search", "Index": "search",
 }
 

@@ -6,14 +6,15 @@ metric ranks the same way (and matches sentence-transformers' similarity functio
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .errors import InputError
 
 METRICS = ("cosine", "dot", "euclidean", "manhattan")
 
 
-def _as_tensor(x, name: str) -> torch.Tensor:
+def _as_tensor(x, name: str):
+    import torch
+
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if t.ndim == 1:
         t = t.unsqueeze(0)
@@ -28,6 +29,8 @@ def similarity(a, b=None, metric: str = "cosine", *, pairwise: bool = False):
     pairwise=False: an [n, m] matrix; pairwise=True: an [n] vector of sim(a[i], b[i]).
     Returns numpy unless both inputs are torch tensors.
     """
+    import torch
+
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
     as_torch = isinstance(a, torch.Tensor) and (b is None or isinstance(b, torch.Tensor))

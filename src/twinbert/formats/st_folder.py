@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import InputError, ModelLoadError
 
 
 @dataclass
@@ -40,12 +40,20 @@ def read_folder(folder: Path) -> FolderSpec:
         raise ModelLoadError(f"{folder / 'modules.json'}: expected a list of modules")
     spec = FolderSpec(backbone=folder, pooling=None)
     for i, m in enumerate(modules):
+        if not isinstance(m, dict):
+            raise ModelLoadError(f"{folder / 'modules.json'}: module {i} is {type(m).__name__}, expected an "
+                                 "object with 'type' and 'path'")
         kind = str(m.get("type", "")).rsplit(".", 1)[-1]
         sub = folder / m.get("path", "")
         if kind == "Transformer":
             spec.backbone = sub
         elif kind == "Pooling":
-            spec.pooling = pooling.read_config(_read_json(sub / "config.json"), str(sub / "config.json"))
+            path = sub / "config.json"
+            try:
+                spec.pooling = pooling.read_config(_read_json(path), str(path))
+            except InputError as e:  # a broken model folder, not bad user input: name the file
+                message = str(e)
+                raise ModelLoadError(message if message.startswith(str(path)) else f"{path}: {message}") from None
         elif kind == "Dense":
             spec.dense.append(sub)
         elif kind == "Normalize":
