@@ -222,7 +222,7 @@ def test_published_stsb_score(cached, stsb_test):
 
 def test_sts_equals_sentence_transformers(cached, st_minilm, stsb_test):
     st_eval = pytest.importorskip("sentence_transformers.sentence_transformer.evaluation")
-    part = stsb_test.examples[:200]
+    part = stsb_test.examples[:150]
     ours = evaluate_sts(cached, part)
     theirs = st_eval.EmbeddingSimilarityEvaluator(
         [e.sentence1 for e in part], [e.sentence2 for e in part], [e.score for e in part],
@@ -239,7 +239,7 @@ def test_sts_scatter_plot(cached, stsb_test, tmp_path):
 
 def test_binary_equals_sentence_transformers(minilm, st_minilm):
     st_eval = pytest.importorskip("sentence_transformers.sentence_transformer.evaluation")
-    part = load_task("mrpc", "test", root=DATA).examples[:100]
+    part = load_task("mrpc", "test", root=DATA).examples[:80]
     ours = evaluate_binary(minilm, part)
     theirs = st_eval.BinaryClassificationEvaluator(
         [e.sentence1 for e in part], [e.sentence2 for e in part], [e.label for e in part],
@@ -252,7 +252,9 @@ def test_binary_equals_sentence_transformers(minilm, st_minilm):
 
 def test_triplets_equal_sentence_transformers(minilm, st_minilm):
     st_eval = pytest.importorskip("sentence_transformers.sentence_transformer.evaluation")
-    triplets = nli_triplets(load_task("kornli", "dev", root=DATA))[:100]
+    # SICK: short English sentences, so the test stays fast; the full KorNLI dev set is compared in
+    # the evaluation report (one tie-broken-by-noise triplet apart, see twinbert.evaluate.triplet)
+    triplets = nli_triplets(load_task("sick-nli", "train", root=DATA))
     ours = evaluate_triplets(minilm, triplets)
     theirs = st_eval.TripletEvaluator([t.anchor for t in triplets], [t.positive for t in triplets],
                                       [t.negative for t in triplets], similarity_fn_names=ALL,
@@ -260,16 +262,16 @@ def test_triplets_equal_sentence_transformers(minilm, st_minilm):
     assert set(ours) == {f"{s}_accuracy" for s in ALL}
     for key in ours:
         assert ours[key] == pytest.approx(theirs[key], abs=1e-4), key
-    assert ours["cosine_accuracy"] > 0.5
+    assert len(triplets) == 114 and ours["cosine_accuracy"] > 0.7
 
 
 def test_retrieval_equals_sentence_transformers(minilm, st_minilm):
-    """A slice of Cranfield (12 queries; their relevant documents plus 40 others), abstracts cut to
+    """A slice of Cranfield (8 queries; their relevant documents plus 20 others), abstracts cut to
     128 tokens on both sides to keep the test short."""
     st_eval = pytest.importorskip("sentence_transformers.sentence_transformer.evaluation")
     full = load_task("cranfield", "test", root=DATA).retrieval
-    qids = list(full.queries)[:12]
-    doc_ids = sorted({d for q in qids for d in full.relevant[q]} | {str(i) for i in range(1, 41)}, key=int)
+    qids = list(full.queries)[:8]
+    doc_ids = sorted({d for q in qids for d in full.relevant[q]} | {str(i) for i in range(1, 21)}, key=int)
     data = RetrievalData({q: full.queries[q] for q in qids}, {d: full.corpus[d] for d in doc_ids},
                          {q: full.relevant[q] for q in qids})
     saved = minilm.max_seq_length, st_minilm.max_seq_length

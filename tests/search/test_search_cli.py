@@ -1,24 +1,28 @@
 """twinbert index build/add, search and mine through the command line (tiny random model)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
-import subprocess
-import sys
+import types
 
 import numpy as np
 import pytest
 
 import twinbert
+from twinbert.cli.main import main
 
 TEXTS = ["the cat sat on the mat", "the dog sat on the mat", "i love paris", "soccer is a really fun game",
          "the cat is happy", "music and guitar"]
 
 
-def cli(*args, cwd=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "twinbert", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd)
+def cli(*args):
+    """Run the CLI in-process (the real parser and error handling; tests/test_cli.py covers the
+    process boundary) and return (returncode, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 @pytest.fixture(scope="module")

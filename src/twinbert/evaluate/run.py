@@ -179,10 +179,10 @@ def prepare(task: str, split: str | None = None, *, data=None, columns=None, sco
                              f"{','.join(GENERIC_TASKS[name][0])} if the columns are named otherwise)")
         if split is not None:
             raise InputError(f"--split {split}: task {name!r} reads the file given with --data; drop --split")
-        dataset = _read_generic(name, data, columns, score_range, skip_bad_rows)
-        dev = _read_generic(name, threshold_data, columns, score_range, skip_bad_rows) if threshold_data else None
         if threshold_split is not None:
             raise InputError("--threshold-split applies to registered tasks; for a file use --threshold-data FILE")
+        dataset = _read_generic(name, data, columns, score_range, skip_bad_rows)
+        dev = _read_generic(name, threshold_data, columns, score_range, skip_bad_rows) if threshold_data else None
     elif name in TASKS:
         spec = get_task(name)
         if columns is not None or score_range is not None:
@@ -370,7 +370,7 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
         document["data"]["triplets"] = count
         if count < 50:
             document["notes"] = [f"only {count} triplets: few premises of this data have both an entailment "
-                                 "and a contradiction hypothesis, so the accuracy is a rough figure"]
+                                 "and a contradiction hypothesis, so the accuracy is a rough figure (a larger split gives more)"]
     if job.dev is not None:
         document["data"]["thresholds_from"] = _data_record(job.dev)
     if output_path is not None:
