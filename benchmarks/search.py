@@ -10,6 +10,7 @@
 
     python benchmarks/search.py                      # both parts, 1M vectors
     python benchmarks/search.py --part ann --quick   # 100k vectors only
+    python benchmarks/search.py --part ann --quick --hnsw-ef-sweep 256,512 --ivf-nprobe-sweep 16,64
     python benchmarks/search.py --part mining --json results.json
 
 Not run by the tests. Needs faiss-cpu for hnsw/ivf and sentence-transformers for (a).
@@ -217,19 +218,27 @@ def bench_ann(args) -> dict:
         n_lat = min(args.latency_queries, args.queries)
         if backend == "flat":
             n_lat = min(n_lat, args.flat_latency_queries)
-        index.search(queries[:1], k=args.k)  # warm-up
-        lat = []
-        for q in queries[:n_lat]:
-            start = time.perf_counter()
-            index.search(q, k=args.k)
-            lat.append((time.perf_counter() - start) * 1000)
-        hits, batch_s = timed(index.search, queries, k=args.k)
-        rec = float(np.mean([len({h["id"] for h in row} & t) / len(t) for row, t in zip(hits, truth)]))
-        rows.append({"backend": backend, "params": index.backend_params, "build_s": build_s,
-                     "memory_mib": mem, "p50_ms": float(np.percentile(lat, 50)),
-                     "p99_ms": float(np.percentile(lat, 99)), "latency_queries": n_lat,
-                     "batch_qps": args.queries / batch_s, "recall_at_k": rec})
-        print(f"[ann] {backend}: p50 {rows[-1]['p50_ms']:.2f} ms, recall@{args.k} {rec:.4f}", flush=True)
+        knob, values = {"hnsw": ("ef_search", args.hnsw_ef_sweep), "ivf": ("nprobe", args.ivf_nprobe_sweep),
+                        "flat": (None, "")}[backend]
+        settings = [None] + [int(v) for v in values.split(",") if v]  # None: as built
+        for setting in settings:
+            if setting is not None:
+                index.set_search_params(**{knob: setting})
+            index.search(queries[:1], k=args.k)  # warm-up
+            lat = []
+            for q in queries[:n_lat]:
+                start = time.perf_counter()
+                index.search(q, k=args.k)
+                lat.append((time.perf_counter() - start) * 1000)
+            hits, batch_s = timed(index.search, queries, k=args.k)
+            rec = float(np.mean([len({h["id"] for h in row} & t) / len(t) for row, t in zip(hits, truth)]))
+            rows.append({"backend": backend if setting is None else f"{backend} {knob}={setting}",
+                         "params": index.backend_params, "build_s": build_s if setting is None else None,
+                         "memory_mib": mem if setting is None else None,
+                         "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+                         "latency_queries": n_lat, "batch_qps": args.queries / batch_s, "recall_at_k": rec})
+            print(f"[ann] {rows[-1]['backend']}: p50 {rows[-1]['p50_ms']:.2f} ms, recall@{args.k} {rec:.4f}",
+                  flush=True)
         del index, hits
     return {"vectors": n, "dim": args.dim, "clusters": args.clusters, "noise": args.noise,
             "queries": args.queries,
@@ -245,7 +254,7 @@ def print_ann(r: dict) -> None:
                                 ("p99_ms", "p99 ms", ".2f"), ("batch_qps", "batch q/s", ".1f"),
                                 ("recall_at_k", f"recall@{r['k']}", ".4f")]))
     for row in r["backends"]:
-        if row["params"]:
+        if row["params"] and row["build_s"] is not None:
             print(f"  {row['backend']}: {row['params']}")
     print(f"(+RSS: resident memory added by building the index; the corpus itself is "
           f"{r['vectors'] * r['dim'] * 4 / 2**20:.0f} MiB; peak RSS {r['peak_rss_mib']:.0f} MiB)")
@@ -278,6 +287,10 @@ def main(argv=None) -> int:
     g.add_argument("--hnsw-ef-search", type=int, default=128)
     g.add_argument("--ivf-nlist", type=int)
     g.add_argument("--ivf-nprobe", type=int)
+    g.add_argument("--hnsw-ef-sweep", default="", metavar="LIST",
+                   help="also search with these ef_search values, e.g. 256,512 (no rebuild)")
+    g.add_argument("--ivf-nprobe-sweep", default="", metavar="LIST",
+                   help="also search with these nprobe values, e.g. 16,64 (no rebuild)")
     args = p.parse_args(argv)
 
     results = {"machine": machine(), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:])}

@@ -326,6 +326,23 @@ def test_approximate_round_trip_and_add(tmp_path, backend, metric):
     assert loaded.search(vectors[:1], k=2)[0][1]["id"] in (0, "again")
 
 
+def test_set_search_params(tmp_path):
+    pytest.importorskip("faiss")
+    vectors = clustered(400, dim=8)
+    index = Index.build(embeddings=vectors, backend="ivf", nlist=10, nprobe=1)
+    index.set_search_params(nprobe=50)  # clamped to nlist
+    assert index.backend_params["nprobe"] == 10
+    exact = Index.build(embeddings=vectors).search(vectors[:10], k=5)
+    assert recall(index.search(vectors[:10], k=5), exact) == 1.0  # every cell visited
+    assert Index.load(index.save(tmp_path / "ix")).backend_params["nprobe"] == 10
+    with pytest.raises(InputError, match="ef_search cannot be set for backend='ivf'"):
+        index.set_search_params(ef_search=10)
+    with pytest.raises(InputError, match="nprobe"):
+        index.set_search_params(nprobe=0)
+    with pytest.raises(InputError, match="accepted: nothing"):
+        Index.build(embeddings=vectors).set_search_params(nprobe=3)
+
+
 def test_approximate_corrupt_ann_file(tmp_path):
     pytest.importorskip("faiss")
     path = Index.build(embeddings=clustered(300, dim=8), backend="ivf").save(tmp_path / "ix")

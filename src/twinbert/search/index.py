@@ -107,15 +107,14 @@ class Index:
     """
 
     def __init__(self, vectors: np.ndarray, ids: list, texts: list, *, metric: str, backend: str,
-                 backend_params: dict[str, Any], model: dict[str, Any] | None,
-                 ann: _faiss.FaissBackend | None = None, encoder: Any = None):
+                 model: dict[str, Any] | None, ann: _faiss.FaissBackend | None = None,
+                 encoder: Any = None):
         self._vectors = vectors
         self._ids = ids
         self._texts = texts
         self._id_set = set(ids)
         self.metric = metric
         self.backend = backend
-        self.backend_params = backend_params
         self.model = model
         self._ann = ann
         self._encoder = encoder
@@ -132,6 +131,11 @@ class Index:
     @property
     def dimension(self) -> int:
         return int(self._vectors.shape[1])
+
+    @property
+    def backend_params(self) -> dict[str, Any]:
+        """The approximate backend's parameters (empty for flat)."""
+        return {} if self._ann is None else dict(self._ann.params)
 
     @property
     def model_name(self) -> str | None:
@@ -196,10 +200,8 @@ class Index:
         if metric == "cosine":
             vectors = _normalize(vectors)
         ann = _faiss.FaissBackend.build(backend, metric, params, vectors) if backend != "flat" else None
-        if ann is not None:
-            params = ann.params  # resolved defaults (ivf nlist / nprobe)
-        return cls(vectors, ids_list, texts_list, metric=metric, backend=backend,
-                   backend_params=params, model=model, ann=ann, encoder=encoder)
+        return cls(vectors, ids_list, texts_list, metric=metric, backend=backend, model=model,
+                   ann=ann, encoder=encoder)
 
     @staticmethod
     def _rows(texts, embeddings, ids, encoder, *, start: int, existing: set, where: str,
@@ -282,6 +284,20 @@ class Index:
         return ids_list
 
     # ----------------------------------------------------------------- searching
+
+    def set_search_params(self, **params: Any) -> None:
+        """Change the search-time knob of an approximate index (kept by :meth:`save`):
+        ``ef_search`` for hnsw, ``nprobe`` for ivf (at most ``nlist``). More = better recall, slower."""
+        accepted = {"flat": (), "hnsw": ("ef_search",), "ivf": ("nprobe",)}[self.backend]
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise InputError(f"set_search_params: {', '.join(unknown)} cannot be set for backend="
+                             f"{self.backend!r}; accepted: {', '.join(accepted) or 'nothing'}")
+        for name, value in params.items():
+            value = check_positive_int(value, name)
+            if name == "nprobe":
+                value = min(value, self._ann.params["nlist"])
+            self._ann.params[name] = value
 
     def search(self, queries_or_embeddings: Any, k: int = 10, encoder: Any = None,
                force: bool = False) -> list[list[dict[str, Any]]]:
@@ -429,8 +445,8 @@ class Index:
                 raise InputError(f"{ann_path}: holds a {type(ann.index).__name__} of {len(ann)} vectors "
                                  f"of dimension {ann.index.d}; {META_FILE} says {backend}, "
                                  f"{count} x {dimension}")
-        return cls(vectors, ids, texts, metric=meta["metric"], backend=backend,
-                   backend_params=meta["backend_params"], model=meta["model"], ann=ann)
+        return cls(vectors, ids, texts, metric=meta["metric"], backend=backend, model=meta["model"],
+                   ann=ann)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
