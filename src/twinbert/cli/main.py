@@ -14,26 +14,19 @@ import sys
 
 from ..errors import TwinbertError
 
-# subcommand -> module under twinbert.cli; each module has register(subparsers) and run(args).
-COMMANDS = ["encode", "similarity", "compare", "info"]
-OPTIONAL_COMMANDS = ["eval", "search_cli"]
+# modules under twinbert.cli; each has register(subparsers) (adding its commands) and a run function.
+COMMANDS = ["encode", "similarity", "compare", "info", "eval", "search_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser = argparse.ArgumentParser(prog="twinbert", description="Sentence-BERT style sentence encoders: "
-                                     "encode, compare, evaluate, search and train.")
+                                     "encode, compare, evaluate and search.")
     parser.add_argument("--version", action="version", version=f"twinbert {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS + OPTIONAL_COMMANDS:
-        try:
-            module = importlib.import_module(f".{name}", __package__)
-        except ModuleNotFoundError as e:
-            if name in OPTIONAL_COMMANDS and e.name == f"{__package__}.{name}":
-                continue
-            raise
-        module.register(sub)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __package__).register(sub)
     return parser
 
 
