@@ -97,7 +97,7 @@ def run_sweep_command(args) -> int:
 
 # ------------------------------------------------------------------ text output
 def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return "nan" if value is None else f"{value:.4f}"  # None is a NaN metric (e.g. constant predictions)
 
 
 def _header(doc: dict) -> str:
@@ -137,11 +137,13 @@ def format_eval(doc: dict) -> str:
 
 
 def format_sweep(doc: dict) -> str:
-    rows = [[p] + ["" if doc["table"][p][col] is None else f"{100 * doc['table'][p][col]:.2f}"
+    # cells padded to one width here, so blank cells (no such layer) keep the columns aligned
+    width = {col: max(6, len(col)) for col in doc["columns"]}
+    rows = [[p] + [("" if doc["table"][p][col] is None else f"{100 * doc['table'][p][col]:.2f}").rjust(width[col])
                    for col in doc["columns"]] for p in doc["poolings"]]
     best = doc["best"]
     lines = [_header({**doc, "evaluation": "sweep, Spearman(cosine) x 100"}),
-             common.table(rows, ["pooling \\ layer"] + doc["columns"])]
+             common.table(rows, ["pooling \\ layer"] + [col.rjust(width[col]) for col in doc["columns"]])]
     if best["pooling"] is not None:
         lines.append(f"best: {best['pooling']} at layer {best['layer']}: {100 * best['spearman_cosine']:.2f}")
     lines += [f"note: {n}" for n in doc.get("notes", [])]
