@@ -33,10 +33,11 @@ def test_python_examples(code, tmp_path, monkeypatch, capsys):
 def test_shell_examples(tmp_path):
     lines = list(shell_lines())
     assert any(line.startswith("twinbert encode") for line in lines)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TWINBERT_DATA": str(README.parent.parent / "shared" / "data"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for line in lines:
         done = subprocess.run(line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{line}\n{done.stderr}"
     assert (tmp_path / "texts.npy").is_file() and (tmp_path / "heatmap.png").is_file()
+    assert (tmp_path / "sweep.png").is_file() and (tmp_path / "corpus-index").is_dir()
     assert (tmp_path / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
