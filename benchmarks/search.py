@@ -166,7 +166,7 @@ def print_mining(r: dict) -> None:
         ("total", "encode+mine s", ".1f"), ("pairs", "pairs", "d")]))
     print(f"sentence-transformers / twinbert, encode+mine: {r['speedup_total']:.2f}x; "
           f"top-1000 pair agreement {r['top1000_pair_agreement']:.3f}")
-    print(f"(sentence-transformers 'mine s' = its paraphrase_mining_embeddings on twinbert's embeddings)")
+    print("(sentence-transformers 'mine s' = its paraphrase_mining_embeddings on twinbert's embeddings)")
     print(f"\n{n10['sentences']} sentences (SBERT paper, V100 GPU: BERT cross-encoder ~65 h, SBERT ~5 s):")
     print(table([
         {"what": "BERT cross-encoder (paper, V100)", "s": n10["paper_bert_cross_encoder_10k_s"]},

@@ -22,9 +22,7 @@ def register(sub) -> None:
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                            help="backend parameter, e.g. M=32, ef_search=128, nlist=1024, nprobe=16")
         else:
-            common.add_model(v)
-            v.set_defaults(model=None)
-            v.add_argument("--force", action="store_true", help="add even if the model name differs")
+            _add_index_model(v, "add")
         common.add_json(v)
         v.set_defaults(run=run_index)
 
@@ -32,9 +30,7 @@ def register(sub) -> None:
     s.add_argument("index", help="index folder")
     s.add_argument("queries", nargs="+", help="one or more query texts")
     s.add_argument("-k", "--top-k", type=int, default=10)
-    common.add_model(s)
-    s.set_defaults(model=None)
-    s.add_argument("--force", action="store_true", help="search even if the model name differs from the index's")
+    _add_index_model(s, "search")
     common.add_json(s)
     s.set_defaults(run=run_search)
 
@@ -48,6 +44,13 @@ def register(sub) -> None:
     common.add_encoding(m)
     common.add_json(m)
     m.set_defaults(run=run_mine)
+
+
+def _add_index_model(parser, verb: str) -> None:
+    """--model (default: the model the index was built with) and --force."""
+    common.add_model(parser)
+    parser.set_defaults(model=None)
+    parser.add_argument("--force", action="store_true", help=f"{verb} even if the model name differs from the index's")
 
 
 def _params(items: list[str]) -> dict:
