@@ -89,6 +89,8 @@ def test_default_model_round_trip(minilm, tmp_path):
     minilm.save(tmp_path / "copy")
     copy = twinbert.load(str(tmp_path / "copy"))
     assert copy.normalize is not None and copy.max_seq_length == 256
+    assert json.loads((tmp_path / "copy" / "tokenizer_config.json").read_text())["model_max_length"] == 256
+    assert json.loads((tmp_path / "copy" / "sentence_bert_config.json").read_text())["max_seq_length"] == 256
     np.testing.assert_allclose(copy.encode(TEXTS), minilm.encode(TEXTS), atol=1e-6)
 
 

@@ -90,6 +90,7 @@ class Transformer(nn.Module):
     def save(self, folder: Path) -> None:
         with no_progress_bars():
             self.model.save_pretrained(str(folder), safe_serialization=True)
+        self.tokenizer.model_max_length = self.max_seq_length  # where sentence-transformers 6 reads it
         self.tokenizer.save_pretrained(str(folder))
         (folder / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}, indent=2))
