@@ -63,23 +63,50 @@ def atomic_path(target: str | os.PathLike):
         tmp.unlink(missing_ok=True)
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (new files, renames) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_folder(target: str | os.PathLike):
-    """Yield an empty temp folder beside `target`; on success swap it into place (an existing folder
-    is replaced only after the new one is complete)."""
+def atomic_folder(target: str | os.PathLike, what: str = "folder"):
+    """Yield an empty temp folder beside `target`; on success swap it into place. An existing folder
+    is moved aside only once the new one is complete, put back if the new one cannot move in, and
+    deleted only after the swap. A kill between the two renames leaves it as `.NAME.old-TAG`."""
     target = Path(target)
     _check_parent(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a folder")
     tag = uuid.uuid4().hex[:8]
-    tmp = target.with_name(f".{target.name}.{tag}.tmp")
-    old = target.with_name(f".{target.name}.{tag}.old")
+    tmp = target.with_name(f".{target.name}.tmp-{tag}")
+    old = target.with_name(f".{target.name}.old-{tag}")
     tmp.mkdir()
     try:
         yield tmp
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
+        fsync_dir(tmp)
+        try:
+            if target.exists():
+                os.replace(target, old)
+                try:
+                    os.replace(tmp, target)
+                except BaseException:
+                    os.replace(old, target)  # put the previous one back
+                    raise
+            else:
+                os.replace(tmp, target)
+        except OSError as e:
+            raise OutputError(f"{target}: saving the {what} failed ({e}); any previous {what} there "
+                              "is unchanged") from e
+        fsync_dir(target.parent)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)

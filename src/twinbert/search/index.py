@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from twinbert.errors import InputError, OutputError
+from twinbert.formats.atomic import atomic_folder
 from twinbert.search import _faiss
 from twinbert.search.exact import as_embedding_matrix, check_metric, check_positive_int, semantic_search
 from twinbert.similarity import METRICS
@@ -64,19 +62,6 @@ def _check_ids(ids: Sequence[Any], existing: set, where: str) -> None:
         if item in seen:
             raise InputError(f"{where}: duplicate id {item!r} at position {position}; ids must be unique")
         seen.add(item)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # platforms that cannot open folders (Windows)
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_synced(path: Path, write) -> None:
@@ -364,44 +349,25 @@ class Index:
             if any(target.iterdir()) and not (target / META_FILE).is_file():
                 raise OutputError(f"{target}: is a non-empty folder without {META_FILE}, not an index; "
                                   "refusing to replace it (choose another path)")
-        parent = target.parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+            target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{target}: cannot create the index folder ({exc})") from exc
-        try:
-            _write_synced(tmp / VECTORS_FILE, lambda f: np.save(f, self._vectors, allow_pickle=False))
-            _write_synced(tmp / ITEMS_FILE, lambda f: f.writelines(
-                (json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n").encode("utf-8")
-                for i, t in zip(self._ids, self._texts)))
-            if self._ann is not None:
-                self._ann.write(tmp / ANN_FILE)
-                with open(tmp / ANN_FILE, "rb+") as f:  # faiss wrote it: sync it ourselves
-                    os.fsync(f.fileno())
-            _write_synced(tmp / META_FILE, lambda f: f.write(
-                json.dumps(self._meta(), indent=2, ensure_ascii=False).encode("utf-8")))
-            _fsync_dir(tmp)
-            if target.exists():
-                old = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-                try:
-                    os.replace(tmp, target)
-                except BaseException:
-                    os.replace(old, target)  # put the previous index back
-                    raise
-                _fsync_dir(parent)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-                _fsync_dir(parent)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OutputError(f"{target}: saving the index failed ({exc}); "
-                              "any previous index there is unchanged") from exc
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with atomic_folder(target, "index") as tmp:
+            try:
+                _write_synced(tmp / VECTORS_FILE, lambda f: np.save(f, self._vectors, allow_pickle=False))
+                _write_synced(tmp / ITEMS_FILE, lambda f: f.writelines(
+                    (json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n").encode("utf-8")
+                    for i, t in zip(self._ids, self._texts)))
+                if self._ann is not None:
+                    self._ann.write(tmp / ANN_FILE)
+                    with open(tmp / ANN_FILE, "rb+") as f:  # faiss wrote it: sync it ourselves
+                        os.fsync(f.fileno())
+                _write_synced(tmp / META_FILE, lambda f: f.write(
+                    json.dumps(self._meta(), indent=2, ensure_ascii=False).encode("utf-8")))
+            except OSError as exc:
+                raise OutputError(f"{target}: saving the index failed ({exc}); "
+                                  "any previous index there is unchanged") from exc
         return target
 
     @classmethod
