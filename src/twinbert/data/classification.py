@@ -52,19 +52,7 @@ def read_nsmc(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
     1 positive), tab-separated. Documents are unquoted (see :func:`unescape_nsmc`). Empty
     documents (5 in train, 3 in test) are valid rows kept as ``""``: the reviewer gave a
     rating without text, and dropping them would change the official row counts."""
-    path = Path(path)
-    header, rows = tsv_rows(path, header=True)
-    doc_i, label_i = column_indexes(path, header, ("document", "label"))
-    width = len(header)
-
-    def convert(fields: list[str]) -> TextExample:
-        check_width(fields, width, "as many as the header")
-        label = parse_label(fields[label_i], "label", ["0", "1"])
-        return TextExample(unescape_nsmc(need_text(fields[doc_i], "document", allow_empty=True)), int(label))
-
-    examples, skipped = collect(path, rows, convert, skip_bad_rows)
-    require_rows(path, examples, skipped)
-    return Dataset("nsmc", path.stem, path, examples, None, list(SENTIMENT_LABELS), skipped, "classification")
+    return _read_sentiment(path, "nsmc", "document", skip_bad_rows, clean=unescape_nsmc, allow_empty=True)
 
 
 def read_sst2(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
@@ -73,16 +61,22 @@ def read_sst2(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
     has no labels and is refused: column ``label`` missing). Text is lowercased and
     tokenized upstream, train/dev sentences end with a space; kept as is. No quote
     processing."""
+    return _read_sentiment(path, "sst2", "sentence", skip_bad_rows)
+
+
+def _read_sentiment(path, name: str, text_column: str, skip_bad_rows: bool, *, clean=lambda text: text,
+                    allow_empty: bool = False) -> Dataset:
+    """A tab-separated file with a header, a text column and a 0/1 ``label`` column."""
     path = Path(path)
     header, rows = tsv_rows(path, header=True)
-    text_i, label_i = column_indexes(path, header, ("sentence", "label"))
+    text_i, label_i = column_indexes(path, header, (text_column, "label"))
     width = len(header)
 
     def convert(fields: list[str]) -> TextExample:
         check_width(fields, width, "as many as the header")
         label = parse_label(fields[label_i], "label", ["0", "1"])
-        return TextExample(need_text(fields[text_i], "sentence"), int(label))
+        return TextExample(clean(need_text(fields[text_i], text_column, allow_empty=allow_empty)), int(label))
 
     examples, skipped = collect(path, rows, convert, skip_bad_rows)
     require_rows(path, examples, skipped)
-    return Dataset("sst2", path.stem, path, examples, None, list(SENTIMENT_LABELS), skipped, "classification")
+    return Dataset(name, path.stem, path, examples, None, list(SENTIMENT_LABELS), skipped, "classification")

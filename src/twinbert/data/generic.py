@@ -165,6 +165,13 @@ def _finish(path, name_kind, examples, skipped, score_range, labels, found_label
     return Dataset(path.stem, "", path, examples, score_range, label_list, skipped, name_kind)
 
 
+def _open(path: Path, columns, role_names: tuple[str, ...], required: int, file_type, header):
+    """Roles of the columns, the row iterator, the picker of a row's values and each role's field name."""
+    roles = _roles(path, columns, role_names, required)
+    rows, pick = _rows(path, roles, file_type_of(path, file_type), header)
+    return roles, rows, pick, {role: _field_name(roles, role) for role in roles}
+
+
 def read_pairs(
     path: str | Path,
     columns: Columns = ("sentence1", "sentence2"),
@@ -180,10 +187,7 @@ def read_pairs(
     ``label``. ``header`` defaults to True for names and False for indexes. ``kind`` is
     ``"sts"`` with a score column, else ``"pairs"``."""
     path = Path(path)
-    ftype = file_type_of(path, file_type)
-    roles = _roles(path, columns, ("sentence1", "sentence2", "score", "label"), 2)
-    rows, pick = _rows(path, roles, ftype, header)
-    fields = {role: _field_name(roles, role) for role in roles}
+    roles, rows, pick, fields = _open(path, columns, ("sentence1", "sentence2", "score", "label"), 2, file_type, header)
     found: set[str] = set()
 
     def convert(row: Any) -> PairExample:
@@ -212,10 +216,7 @@ def read_triplets(
     """(anchor, positive, negative) triplets. ``columns``: three columns in that order, or a
     mapping with roles ``anchor``, ``positive``, ``negative``."""
     path = Path(path)
-    ftype = file_type_of(path, file_type)
-    roles = _roles(path, columns, ("anchor", "positive", "negative"), 3)
-    rows, pick = _rows(path, roles, ftype, header)
-    fields = {role: _field_name(roles, role) for role in roles}
+    roles, rows, pick, fields = _open(path, columns, ("anchor", "positive", "negative"), 3, file_type, header)
 
     def convert(row: Any) -> TripletExample:
         values = pick(row)
@@ -238,10 +239,7 @@ def read_texts(
     with roles ``text`` and optionally ``label``. ``kind`` is ``"classification"`` with a label
     column, else ``"text"``."""
     path = Path(path)
-    ftype = file_type_of(path, file_type)
-    roles = _roles(path, columns, ("text", "label"), 1)
-    rows, pick = _rows(path, roles, ftype, header)
-    fields = {role: _field_name(roles, role) for role in roles}
+    roles, rows, pick, fields = _open(path, columns, ("text", "label"), 1, file_type, header)
     found: set[str] = set()
 
     def convert(row: Any) -> TextExample:
