@@ -181,15 +181,16 @@ class SentenceEncoder(nn.Module):
         if kwargs.get("output", "sentence") != "sentence":
             raise InputError("encode_stream supports output='sentence' only")
         progress = Progress(total, "encode", enabled=show_progress)
+        options = [kwargs.get(k) for k in ("pooling", "layers", "normalize")]
+        options += ["sentence", kwargs.get("batch_tokens"), kwargs.get("precision"), progress]
         chunk: list[str] = []
-        args = [kwargs.get(k) for k in ("pooling", "layers", "normalize")]
         for text in texts:
             chunk.append(text)
             if len(chunk) >= chunk_rows:
-                yield self._encode(chunk, *args, "sentence", kwargs.get("batch_tokens"), kwargs.get("precision"), progress)
+                yield self._encode(chunk, *options)
                 chunk = []
         if chunk:
-            yield self._encode(chunk, *args, "sentence", kwargs.get("batch_tokens"), kwargs.get("precision"), progress)
+            yield self._encode(chunk, *options)
         if show_progress:
             progress.close()
 
