@@ -143,6 +143,19 @@ class SentenceEncoder(nn.Module):
             "do_lower_case": self.transformer.do_lower_case,
         }
 
+    # -------------------------------------------------------------- training
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Sentence embeddings [batch, dimension] of a padded batch with the model's own settings
+        (pooling, Dense, Normalize), differentiable: the training path. encode() is the inference path."""
+        out = self.transformer(input_ids, attention_mask, token_type_ids)
+        vectors = pooling_mod.pool(self.pooling, out["last_hidden_state"], attention_mask, out["pooler_output"])
+        for layer in self.dense:
+            vectors = layer(vectors)
+        if self.normalize is not None:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        return vectors
+
     # -------------------------------------------------------------- encoding
     def encode(self, texts, *, pooling=None, layers=None, normalize: bool | None = None,
                output: str = "sentence", batch_tokens: int | None = None, precision: str | None = None,

@@ -84,3 +84,26 @@ def scatter(x, y, path, *, title: str = "", xlabel: str = "", ylabel: str = "", 
         ax.text(0.02, 0.98, note, transform=ax.transAxes, va="top", ha="left", fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
     return _save(fig, path)
+
+
+def learning_curve(rows: list[dict], path) -> Path:
+    """Training loss and the dev main metric against the step (rows: the training JSONL log)."""
+    plt = _pyplot()
+    train = [(r["step"], r["loss"]) for r in rows if r.get("event") == "train"]
+    evals = [(r["step"], r["metrics"][r["main_metric"]], r["main_metric"]) for r in rows if r.get("event") == "eval"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot([s for s, _ in train], [v for _, v in train], color="tab:blue", label="training loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss", color="tab:blue")
+    if evals:
+        right = ax.twinx()
+        right.plot([s for s, _, _ in evals], [v for _, v, _ in evals], "o-", color="tab:orange",
+                   label=f"dev {evals[0][2]}")
+        right.set_ylabel(f"dev {evals[0][2]}", color="tab:orange")
+        best = max(evals, key=lambda e: e[1])
+        right.annotate(f"best {best[1]:.4f}", (best[0], best[1]), textcoords="offset points", xytext=(0, 8),
+                       ha="center", fontsize=8)
+    ax.set_title("learning curve")
+    fig.tight_layout()
+    return _save(fig, path)

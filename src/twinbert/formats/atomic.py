@@ -110,3 +110,27 @@ def atomic_folder(target: str | os.PathLike, what: str = "folder"):
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_folder(source: Path, target: Path, last: str = "modules.json") -> None:
+    """Copy the files of a finished model folder into the top level of `target` (which holds other
+    things, e.g. training logs), each entry written beside its place and renamed in. `last` is removed
+    first and written last, so a crash in between leaves a folder that does not claim to be a model."""
+    source, target = Path(source), Path(target)
+    (target / last).unlink(missing_ok=True)
+    entries = sorted(source.iterdir(), key=lambda p: p.name == last)
+    for entry in entries:
+        dest = target / entry.name
+        tmp = target / f".{entry.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            if entry.is_dir():
+                shutil.copytree(entry, tmp)
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+            else:
+                shutil.copy2(entry, tmp)
+            _replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    fsync_dir(target)

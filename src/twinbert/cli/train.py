@@ -1,0 +1,189 @@
+"""twinbert train: fine-tune a sentence encoder (Siamese / triplet objectives) with flags or a config file."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from .common import add_json, emit
+
+CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "warmup", "weight_decay", "max_grad_norm", "grad_accum",
+               "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every")
+SPEC_KEYS = ("split", "data", "columns", "score_range", "margin", "distance", "scale", "concat_product",
+             "matryoshka", "limit")
+
+
+def register(sub) -> None:
+    from ..losses import LOSSES
+
+    p = sub.add_parser("train", help="fine-tune a sentence encoder on NLI / STS / triplet data",
+                       description="Fine-tune a sentence encoder. Several --task/--loss pairs train together "
+                                   "(round robin). Losses: " + "; ".join(f"{k}: {v}" for k, v in LOSSES.items()))
+    p.add_argument("--config", help="TOML or YAML file with the same settings (flags given here win)")
+    p.add_argument("--model", "-m", help="model folder or name to start from (default: all-MiniLM-L6-v2)")
+    p.add_argument("--task", action="append", help="training data: a registered task (stsb, sick-nli, korsts ...), "
+                   "TASK:SPLIT (default split train), or sts|pairs|triplets|nli|texts with --data FILE; repeatable")
+    p.add_argument("--loss", action="append", help="loss for each --task (one --loss applies to all)")
+    p.add_argument("--data", action="append", help="file of a --task (generic tasks need one)")
+    p.add_argument("--columns", help="column names or 0-based indexes of --data, joined by commas")
+    p.add_argument("--score-range", help="LOW,HIGH of the scores in --data (default 0,5)")
+    p.add_argument("--margin", type=float, help="triplet / contrastive margin (defaults 1 / 0.5)")
+    p.add_argument("--distance", help="triplet / contrastive distance: euclidean, manhattan or cosine")
+    p.add_argument("--scale", type=float, help="multiple-negatives / CoSENT scale (default 20)")
+    p.add_argument("--concat-product", action="store_true", default=None, help="softmax loss: add u*v to (u, v, |u-v|)")
+    p.add_argument("--matryoshka", help="train nested dimensions too, e.g. 384,256,128,64")
+    p.add_argument("--limit", type=int, help="use the first N training rows only")
+    p.add_argument("--teacher", help="teacher model for --loss mse (distillation)")
+    p.add_argument("--eval", action="append", help="dev data TASK:SPLIT, e.g. stsb:dev (the first gives the main "
+                   "metric); repeatable")
+    p.add_argument("--output", "-o", help="output folder: model, train_log.jsonl, learning_curve.png, README.md")
+    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --output from its checkpoint")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    p.add_argument("--batch-size", type=int, help="examples per batch (default 16)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 2e-5)")
+    p.add_argument("--warmup", type=float, help="fraction of steps with linear warm-up (default 0.1)")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0; 0 = off)")
+    p.add_argument("--grad-accum", type=int, help="batches per optimizer step (default 1)")
+    p.add_argument("--precision", choices=["float32", "bfloat16"], help="bfloat16 = autocast")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-length-grouping", dest="length_grouped", action="store_false", default=None,
+                   help="plain shuffled batches instead of batches of similar length")
+    p.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch end)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between resumable checkpoints (default: with each evaluation)")
+    p.add_argument("--patience", type=int, help="early stop after N evaluations without a new best")
+    p.add_argument("--decline-warning", type=int, help="warn when the dev score fell N evaluations in a row (default 3)")
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--max-seq-length", type=int)
+    p.add_argument("--device", help="cpu, cuda ... (default: cuda if available; torchrun: one GPU per process)")
+    p.add_argument("--data-root", help="folder with the shared datasets (default $TWINBERT_DATA or ../shared/data)")
+    p.add_argument("--skip-bad-rows", action="store_true", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    add_json(p)
+    p.set_defaults(run=run)
+
+
+def read_config_file(path: str) -> dict:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"--config {file}: not found")
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif file.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise InputError(f"--config {file}: YAML needs PyYAML (pip install pyyaml), or use TOML") from None
+            data = yaml.safe_load(text) or {}
+        else:
+            raise InputError(f"--config {file}: expected a .toml, .yaml or .yml file")
+    except InputError:
+        raise
+    except Exception as e:  # tomllib / yaml errors carry the line
+        raise InputError(f"--config {file}: cannot parse ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config {file}: expected a table of settings at the top level")
+    known = set(CONFIG_KEYS) | set(SPEC_KEYS) | {"model", "task", "loss", "datasets", "eval", "output", "teacher",
+                                                 "resume", "length_grouped", "max_seq_length", "device", "data_root",
+                                                 "skip_bad_rows"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"--config {file}: unknown setting {unknown[0]!r}; expected some of {', '.join(sorted(known))}")
+    return data
+
+
+def _listify(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def build_run(args) -> dict:
+    """Merge the config file and the flags (flags win) into the arguments of train_sentence_encoder."""
+    from ..formats.resolve import DEFAULT_MODEL
+    from ..train.loop import TrainConfig
+    from ..train.sentence import TrainSpec
+
+    file = read_config_file(args.config) if args.config else {}
+    get = lambda key: getattr(args, key, None) if getattr(args, key, None) is not None else file.get(key)  # noqa: E731
+    specs = []
+    if args.task or "datasets" not in file:
+        tasks = args.task or _listify(file.get("task"))
+        losses = args.loss or _listify(file.get("loss"))
+        datas = args.data or _listify(file.get("data"))
+        if not tasks:
+            raise InputError("no training data: give --task TASK (e.g. --task stsb --loss cosine)")
+        if not losses:
+            raise InputError("no loss: give --loss (" + ", ".join(("cosine", "softmax", "triplet", "mnrl", "cosent",
+                                                                  "contrastive", "mse")) + ")")
+        if len(losses) not in (1, len(tasks)):
+            raise InputError(f"{len(tasks)} --task but {len(losses)} --loss: give one --loss for all or one per --task")
+        if len(datas) > len(tasks):
+            raise InputError(f"{len(datas)} --data for {len(tasks)} --task: one file per task at most")
+        options = {k: get(k) for k in SPEC_KEYS if k not in ("split", "data")}
+        if isinstance(options.get("matryoshka"), str):
+            options["matryoshka"] = _ints(options["matryoshka"], "--matryoshka")
+        for k, task in enumerate(tasks):
+            name, _, split = str(task).partition(":")
+            specs.append(TrainSpec(name, losses[k] if len(losses) > 1 else losses[0], split=split or None,
+                                   data=datas[k] if k < len(datas) else None,
+                                   **{key: v for key, v in options.items() if v is not None}))
+    else:
+        for k, entry in enumerate(_listify(file["datasets"])):
+            if not isinstance(entry, dict) or "task" not in entry or "loss" not in entry:
+                raise InputError(f"--config {args.config}: datasets[{k}] needs 'task' and 'loss'")
+            unknown = sorted(set(entry) - set(SPEC_KEYS) - {"task", "loss"})
+            if unknown:
+                raise InputError(f"--config {args.config}: datasets[{k}] has unknown key {unknown[0]!r}")
+            name, _, split = str(entry["task"]).partition(":")
+            specs.append(TrainSpec(name, entry["loss"], **{**({"split": split} if split else {}),
+                                                          **{key: v for key, v in entry.items()
+                                                             if key not in ("task", "loss")}}))
+    config = TrainConfig(**{k: get(k) for k in CONFIG_KEYS if get(k) is not None})
+    if get("length_grouped") is not None:
+        config.length_grouped = bool(get("length_grouped"))
+    if config.max_grad_norm == 0:
+        config.max_grad_norm = None
+    output = get("output")
+    if not output:
+        raise InputError("--output DIR is required: where the model, log, curve and card go")
+    return {"model": get("model") or DEFAULT_MODEL, "specs": specs, "config": config, "output": output,
+            "evals": [str(e) for e in (args.eval or _listify(file.get("eval")))], "teacher": get("teacher"),
+            "resume": bool(get("resume")), "device": get("device"), "data_root": get("data_root"),
+            "skip_bad_rows": bool(get("skip_bad_rows")), "max_seq_length": get("max_seq_length")}
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: expected whole numbers joined by commas, e.g. 384,256,128,64") from None
+
+
+def run(args) -> int:
+    from ..train.sentence import train_sentence_encoder
+    from .common import check_device
+
+    plan = build_run(args)
+    check_device(plan["device"])
+    result = train_sentence_encoder(plan.pop("model"), plan.pop("specs"), plan.pop("config"), plan.pop("output"),
+                                    show_progress=not args.no_progress, **plan)
+    from ..train.distributed import current
+
+    if not current().is_main:
+        return 0
+    document = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result).items()}
+    text = (f"trained {result.steps} steps ({result.epochs_done} epochs) in {result.seconds:.0f} s, "
+            f"{result.examples_per_s:.1f} examples/s\n")
+    if result.best_metrics:
+        main = result.main_metric
+        text += f"best dev {main} = {result.best_metrics[main]:.4f} at step {result.best_step}\n"
+    text += f"model, train_log.jsonl, learning_curve.png and README.md in {result.output}"
+    emit(json.loads(json.dumps(document, default=str)), args.json, text)
+    return 0

@@ -1,0 +1,35 @@
+"""Softmax classification loss: the Sentence-BERT NLI objective (Reimers & Gurevych, 2019, eq. 1).
+
+    o = softmax(W_t [u; v; |u - v|])          W_t in R^{k x 3n}
+    loss = cross-entropy(o, gold label)
+
+u, v: the two sentence embeddings (dimension n), k: number of labels. `concat_product=True` appends
+u * v as well (W_t then k x 4n). The classifier W_t is trained with the encoder and saved with the
+training state, not with the sentence encoder (it is not needed to embed sentences).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._base import Loss
+
+
+class SoftmaxLoss(Loss):
+    columns = (2,)
+    label_kind = "class"
+
+    def __init__(self, dimension: int, num_labels: int, concat_product: bool = False):
+        super().__init__()
+        self.num_labels = int(num_labels)
+        self.concat_product = concat_product
+        self.classifier = nn.Linear((4 if concat_product else 3) * dimension, self.num_labels)
+
+    def features(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        parts = [u, v, (u - v).abs()] + ([u * v] if self.concat_product else [])
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        u, v = embeddings
+        logits = self.classifier(self.features(u, v).to(self.classifier.weight.dtype))
+        return nn.functional.cross_entropy(logits.float(), labels.long())

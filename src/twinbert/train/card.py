@@ -1,0 +1,63 @@
+"""The model card: README.md in a training output folder (data, losses, settings, metrics, usage)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+from .loop import TrainConfig, TrainResult
+
+
+def _metrics_table(before: dict | None, best: dict, final: dict) -> list[str]:
+    keys = list(best or final)
+    if not keys:
+        return ["No evaluation data was given."]
+    lines = ["| metric | before training | best | last evaluation |", "|---|---:|---:|---:|"]
+    fmt = lambda d, k: f"{d[k]:.4f}" if d and isinstance(d.get(k), (int, float)) else "-"  # noqa: E731
+    lines += [f"| {k} | {fmt(before, k)} | {fmt(best, k)} | {fmt(final, k)} |" for k in keys]
+    return lines
+
+
+def model_card(encoder, datasets: list[dict], config: TrainConfig, result: TrainResult, *, evals: list[str],
+               main_metric: str | None, before: dict | None, started: dt.datetime) -> str:
+    from .. import __version__
+
+    settings = encoder.settings()
+    lines = [
+        f"# {result.output.name}: a sentence encoder fine-tuned with twinbert",
+        "",
+        f"Base model: `{settings['model']}`. Pooling: {settings['pooling']}; "
+        f"dimension {settings['dimension']}; max_seq_length {settings['max_seq_length']}; "
+        f"normalized: {settings['normalize']}.",
+        "",
+        "## Training data and losses",
+        "",
+        "| data | rows | loss | options | file sha256 |",
+        "|---|---:|---|---|---|",
+    ]
+    for d in datasets:
+        opts = ", ".join(f"{k}={v}" for k, v in d["options"].items()) or "defaults"
+        lines.append(f"| {d['data']['name']} | {d['rows']} | {d['loss']} ({d['loss_class']}) | {opts} | "
+                     f"{d['data'].get('sha256', '-')[:16]} |")
+    lines += ["", "## Hyper-parameters", "", "```json",
+              json.dumps(dataclasses.asdict(config), indent=2), "```", "",
+              "## Results", ""]
+    if evals:
+        lines.append(f"Evaluated on {', '.join(evals)}; main metric `{main_metric}`. "
+                     + (f"The model in this folder is the best evaluation (step {result.best_step})."
+                        if result.best_step is not None else ""))
+        lines.append("")
+    lines += _metrics_table(before, result.best_metrics, result.final_metrics)
+    lines += ["", f"Steps: {result.steps} ({result.epochs_done} epochs); {result.seconds:.0f} s; "
+              f"{result.examples_per_s:.1f} examples/s" + ("; stopped early (patience)" if result.stopped_early else ""),
+              ""]
+    for warning in result.warnings:
+        lines += [f"> Warning: {warning}", ""]
+    lines += ["## Usage", "", "```python", "import twinbert", "",
+              f"model = twinbert.load({str(result.output)!r})",
+              "vectors = model.encode([\"A man is playing a guitar.\", \"Someone plays an instrument.\"])",
+              "```", "",
+              "The folder is in the sentence-transformers format (also readable by sentence-transformers and "
+              "text-embeddings-inference). Training log: `train_log.jsonl`; learning curve: `learning_curve.png`.",
+              "", f"Trained with twinbert {__version__}, started {started.isoformat(timespec='seconds')}.", ""]
+    return "\n".join(lines)

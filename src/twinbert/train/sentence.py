@@ -1,0 +1,241 @@
+"""Training a sentence encoder (Sentence-BERT): datasets with their losses, an evaluator, the loop.
+
+`train_sentence_encoder` is what `twinbert train` calls. Everything about the data, the losses and
+the evaluation data is read and checked before the model loads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import batching
+from ..errors import InputError
+from ..losses import LOSSES, build_loss, loss_name
+from . import data as train_data
+from .distributed import current as current_dist
+from .distributed import device_for_rank
+from .loop import TrainConfig, TrainResult, fit
+from .objective import Objective
+
+
+class SentenceObjective(Objective):
+    """One dataset and its loss on a SentenceEncoder: every text column of a batch goes through the
+    encoder in one forward pass (columns stacked), the loss gets one embedding matrix per column."""
+
+    def __init__(self, encoder, loss, data: train_data.TrainingData):
+        super().__init__()
+        self.encoder = [encoder]  # a list: the encoder's weights belong to the model, not to this objective
+        self.loss_fn = loss
+        self.name = data.name
+        self.no_duplicates = loss_name_of(loss) == "mnrl"
+        transformer = encoder.transformer
+        self.tokens = [transformer.tokenize(list(col)) for col in data.columns]
+        self._lengths = [max(len(t.input_ids[i]) for t in self.tokens) for i in range(len(data))]
+        self.texts = data.columns
+        self.labels = None if data.labels is None else torch.from_numpy(np.asarray(data.labels))
+        self.truncated = sum(t.truncated for t in self.tokens)
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def lengths(self) -> list[int]:
+        return self._lengths
+
+    def duplicate_keys(self, i: int) -> tuple:
+        return tuple(col[i] for col in self.texts)
+
+    def loss(self, rows: list[int]) -> torch.Tensor:
+        encoder = self.encoder[0]
+        ids, types = [], []
+        for t in self.tokens:
+            ids.extend(t.input_ids[i] for i in rows)
+            types.extend(t.token_type_ids[i] for i in rows)
+        index = np.arange(len(ids))
+        input_ids, mask, type_ids = batching.padded(ids, types, index, encoder.transformer.pad_id, encoder.device)
+        vectors = encoder(input_ids, mask, type_ids)
+        embeddings = list(vectors.split(len(rows)))
+        labels = None if self.labels is None else self.labels[rows].to(vectors.device)
+        return self.loss_fn(embeddings, labels)
+
+
+def loss_name_of(loss) -> str:
+    inner = getattr(loss, "loss", loss)
+    return {"SoftmaxLoss": "softmax", "CosineSimilarityLoss": "cosine", "TripletLoss": "triplet",
+            "MultipleNegativesRankingLoss": "mnrl", "CoSENTLoss": "cosent", "ContrastiveLoss": "contrastive",
+            "MSELoss": "mse"}.get(type(inner).__name__, type(inner).__name__)
+
+
+@dataclass
+class TrainSpec:
+    """One training dataset and its loss."""
+    task: str                        # a registered task (stsb, sick-nli ...) or sts|pairs|triplets|nli|texts
+    loss: str
+    split: str | None = None         # default: train
+    data: str | None = None          # a file (required for the generic tasks)
+    columns: list | str | None = None
+    score_range: tuple | str | None = None
+    margin: float | None = None
+    distance: str | None = None
+    scale: float | None = None
+    concat_product: bool = False
+    matryoshka: list[int] | None = None
+    limit: int | None = None         # first N rows only (quick runs)
+
+
+@dataclass
+class Prepared:
+    spec: TrainSpec
+    dataset: object
+    score_range: tuple | None = None
+    extra: dict = field(default_factory=dict)
+
+
+GENERIC = ("sts", "pairs", "triplets", "nli", "texts")
+
+
+def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = False):
+    from ..data import load_task, read_text_lines, read_texts
+    from ..data.tasks import TASKS
+    from ..evaluate.run import _read_generic, parse_columns, parse_score_range
+
+    task = spec.task.strip().lower()
+    score_range = None
+    if task in GENERIC:
+        if spec.data is None:
+            raise InputError(f"--task {task}: reads your own file; give --data FILE (and --columns if needed)")
+        if task == "texts" and str(spec.data).endswith(".txt"):
+            dataset = read_text_lines(Path(spec.data))
+        elif task == "texts":
+            dataset = read_texts(spec.data, parse_columns(spec.columns) if spec.columns else ["text"],
+                                 skip_bad_rows=skip_bad_rows)
+        else:
+            dataset = _read_generic(task, spec.data, spec.columns, spec.score_range, skip_bad_rows)
+            if task == "sts":
+                score_range = parse_score_range(spec.score_range)
+    elif task in TASKS:
+        if spec.data is not None:
+            spec_ = TASKS[task]
+            dataset = dataclasses.replace(spec_.reader(Path(spec.data), skip_bad_rows=skip_bad_rows),
+                                          name=task, split=Path(spec.data).name, kind=spec_.kind)
+        else:
+            dataset = load_task(task, spec.split or "train", root=data_root, skip_bad_rows=skip_bad_rows)
+    else:
+        raise InputError(f"--task {spec.task!r}: unknown; expected a registered task ({', '.join(TASKS)}) or "
+                         f"one of {', '.join(GENERIC)} with --data FILE")
+    if spec.limit is not None:
+        dataset = dataclasses.replace(dataset, examples=dataset.examples[:spec.limit])
+    return dataset, score_range
+
+
+def parse_eval(spec: str):
+    """'stsb:dev' -> an EvalJob (read and checked now)."""
+    from ..evaluate.run import prepare
+
+    task, _, split = spec.partition(":")
+    return prepare(task, split or None)
+
+
+def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, output, *,
+                           evals: list[str] = (), teacher=None, resume: bool = False, device: str | None = None,
+                           data_root=None, skip_bad_rows: bool = False, max_seq_length: int | None = None,
+                           show_progress: bool = True, trust_remote_code: bool = False) -> TrainResult:
+    """Fine-tune `model` (a folder, name or SentenceEncoder) on the datasets of `specs`, each with its
+    loss; evaluate on `evals` ("task:split", the first gives the main metric); write the model, log,
+    curve and card to `output`."""
+    from .. import SentenceEncoder, load
+
+    if not specs:
+        raise InputError("nothing to train: give at least one --task with its --loss")
+    config.check()
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: exists and is not a folder")
+    if not resume and output.is_dir() and (output / "checkpoint").exists():
+        raise InputError(f"--output {output}: holds a training checkpoint; pass --resume to continue it, "
+                         "or choose another folder")
+    # 1. data and evaluation data, checked before anything heavy
+    losses_named = [loss_name(s.loss) for s in specs]
+    datasets = [read_training_data(s, data_root, skip_bad_rows) for s in specs]
+    for s, name, (dataset, _) in zip(specs, losses_named, datasets):
+        _check_shape(s, name, dataset)
+    if "mse" in losses_named and teacher is None:
+        raise InputError("--loss mse (distillation) needs --teacher MODEL: the embeddings to imitate")
+    jobs = [parse_eval(e) for e in evals]
+    # 2. model, losses, objectives
+    device = device_for_rank(device)
+    encoder = model if isinstance(model, SentenceEncoder) else load(model, device=device,
+                                                                   trust_remote_code=trust_remote_code)
+    if max_seq_length is not None:
+        encoder.max_seq_length = max_seq_length
+    torch.manual_seed(config.seed)  # the same fresh loss heads (softmax classifier) in every process
+    objectives, cards = [], []
+    for s, name, (dataset, score_range) in zip(specs, losses_named, datasets):
+        probe = build_loss(name, dimension=encoder.dimension, num_labels=3, margin=s.margin, distance=s.distance,
+                           scale=s.scale, concat_product=s.concat_product, matryoshka=s.matryoshka)
+        prepared = train_data.prepare(dataset, probe, score_range=score_range)
+        loss = probe if name != "softmax" else build_loss(
+            name, dimension=encoder.dimension, num_labels=prepared.num_labels, concat_product=s.concat_product)
+        if name == "mse":
+            prepared = train_data.with_targets(prepared, _teacher_targets(teacher, prepared.columns[0], device))
+            if loss is probe and prepared.labels.shape[1] != encoder.dimension:
+                raise InputError(f"--teacher gives {prepared.labels.shape[1]}-dim vectors but the student's are "
+                                 f"{encoder.dimension}-dim; distillation needs the same dimension")
+        objective = SentenceObjective(encoder, loss, prepared)
+        objectives.append(objective)
+        cards.append({"data": prepared.source, "loss": name, "loss_class": type(loss).__name__,
+                      "options": {k: v for k, v in dataclasses.asdict(s).items()
+                                  if k in ("margin", "distance", "scale", "concat_product", "matryoshka") and v},
+                      "rows": len(prepared), "truncated": objective.truncated})
+    evaluate, main = None, None
+    if jobs:
+        from ..evaluate.run import evaluate_dataset
+
+        def evaluate() -> dict:
+            metrics = {}
+            for k, job in enumerate(jobs):
+                result = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev)
+                prefix = "" if k == 0 else f"{job.task}:{job.split}/"
+                metrics.update({prefix + m: float(v) for m, v in result.items()})
+            return metrics
+        main = jobs[0].main_metric
+    started = dt.datetime.now(dt.timezone.utc)
+    before = evaluate() if evaluate is not None and not resume and current_dist().is_main else None
+
+    def card(result: TrainResult) -> str:
+        from .card import model_card
+
+        return model_card(encoder, cards, config, result, evals=list(evals), main_metric=main,
+                          before=before, started=started)
+
+    return fit(encoder, objectives, config, output, save_model=encoder.save, evaluate=evaluate, main_metric=main,
+               card=card, resume=resume, show_progress=show_progress)
+
+
+def _check_shape(spec: TrainSpec, name: str, dataset) -> None:
+    """Fail before loading the model when a loss cannot use this data's shape."""
+    build = build_loss(name, dimension=8, num_labels=3, margin=spec.margin, distance=spec.distance, scale=spec.scale)
+    train_data.prepare(dataset, build, score_range=None if name not in ("cosine", "cosent") else
+                       _range(spec, dataset))
+
+
+def _range(spec: TrainSpec, dataset):
+    from ..evaluate.run import parse_score_range
+
+    if spec.score_range is not None:
+        return parse_score_range(spec.score_range)
+    return getattr(dataset, "score_range", None)
+
+
+def _teacher_targets(teacher, texts: list[str], device) -> np.ndarray:
+    from .. import SentenceEncoder, load
+
+    encoder = teacher if isinstance(teacher, SentenceEncoder) else load(teacher, device=device)
+    return encoder.encode(texts, convert_to="numpy")
+
+
+__all__ = ["SentenceObjective", "TrainSpec", "train_sentence_encoder", "LOSSES"]
