@@ -29,9 +29,11 @@ def plan_batches(lengths, batch_tokens: int = DEFAULT_BATCH_TOKENS, max_rows: in
 
 
 def padded(ids: list[list[int]], type_ids: list[list[int]] | None, index: np.ndarray, pad_id: int,
-           device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Right-padded (input_ids, attention_mask, token_type_ids) tensors for the rows in `index`."""
-    width = max(len(ids[i]) for i in index)
+           device: torch.device | str = "cpu", width: int | None = None,
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Right-padded (input_ids, attention_mask, token_type_ids) tensors for the rows in `index`, as wide
+    as the longest row, or `width` when that is wider."""
+    width = max([len(ids[i]) for i in index] + [width or 0])
     input_ids = np.full((len(index), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(index), width), dtype=np.int64)
     types = np.zeros((len(index), width), dtype=np.int64) if type_ids is not None else None

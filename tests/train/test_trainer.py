@@ -199,3 +199,26 @@ def test_programmatic_data_with_nan_scores_or_labels_out_of_range():
                                  labels=["entailment", "neutral", "contradiction"])
     with pytest.raises(InputError, match=r"row 2 has label 3, out of range; expected 0..2"):
         train_data.prepare(data, SoftmaxLoss(4, 3))
+
+
+def test_softmax_head_gives_nli_accuracy_and_is_saved(tiny, tmp_path, monkeypatch):
+    from twinbert.data.tasks import DATA_ENV
+    from twinbert.evaluate.nli_head import evaluate_nli_head
+    from twinbert.losses import SoftmaxLoss
+
+    monkeypatch.setenv(DATA_ENV, str(__import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    out = tmp_path / "nli"
+    result = train_sentence_encoder(str(tiny), [TrainSpec("sick-nli", "softmax", limit=64)],
+                                    TrainConfig(max_steps=2, batch_size=16), out, evals=["sick-nli:trial"],
+                                    show_progress=False)
+    assert result.main_metric == "cosine_accuracy" and 0 <= result.best_metrics["softmax_accuracy"] <= 1
+    config = json.loads((out / "softmax_head" / "config.json").read_text())
+    assert config["labels"] == ["entailment", "neutral", "contradiction"] and config["dimension"] == 32
+    # the saved head reproduces the accuracy logged for the published (best) model
+    from safetensors.torch import load_file
+
+    head = SoftmaxLoss(32, 3)
+    head.load_state_dict(load_file(str(out / "softmax_head" / "model.safetensors")))
+    data = twinbert.data.load_task("sick-nli", "trial")
+    again = evaluate_nli_head(twinbert.load(out, device="cpu"), head, data, config["labels"])
+    assert again["softmax_accuracy"] == pytest.approx(result.best_metrics["softmax_accuracy"])

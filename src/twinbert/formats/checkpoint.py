@@ -87,11 +87,13 @@ def load_tokenizer(folder: Path):
 
 
 def load_backbone(folder: Path, *, head: str | None = None, dtype: torch.dtype = torch.float32,
-                  trust_remote_code: bool = False):
+                  trust_remote_code: bool = False, config_overrides: dict | None = None):
     """Load (model, tokenizer, missing_keys) from a checkpoint folder.
 
     head=None loads the bare encoder (AutoModel); otherwise the name of a transformers Auto class
-    such as "AutoModelForMaskedLM". Never runs remote code unless trust_remote_code=True.
+    such as "AutoModelForMaskedLM". config_overrides: config fields set before the model is built
+    (e.g. num_labels, id2label and label2id of a new classification head). Never runs remote code
+    unless trust_remote_code=True.
     """
     import transformers
 
@@ -106,7 +108,8 @@ def load_backbone(folder: Path, *, head: str | None = None, dtype: torch.dtype =
         with no_progress_bars():
             model, info = auto.from_pretrained(
                 str(folder), dtype=dtype, trust_remote_code=trust_remote_code,
-                use_safetensors=weights.name.startswith("model.safetensors"), output_loading_info=True)
+                use_safetensors=weights.name.startswith("model.safetensors"), output_loading_info=True,
+                **(config_overrides or {}))
     except Exception as e:
         raise ModelLoadError(f"{folder}: transformers cannot build the model ({type(e).__name__}: {e})") from e
     rows = model.get_input_embeddings().weight.shape[0]

@@ -33,3 +33,24 @@ class SoftmaxLoss(Loss):
         u, v = embeddings
         logits = self.classifier(self.features(u, v).to(self.classifier.weight.dtype))
         return nn.functional.cross_entropy(logits.float(), labels.long())
+
+    @torch.no_grad()
+    def predict(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [n, k] for embedding pairs."""
+        logits = self.classifier(self.features(u, v).to(self.classifier.weight.dtype))
+        return torch.softmax(logits.float(), dim=-1)
+
+    def save(self, folder, labels: list[str] | None) -> None:
+        """The classifier as `folder/model.safetensors` + `folder/config.json` (labels, concat_product)."""
+        import json
+        from pathlib import Path
+
+        import safetensors.torch
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        safetensors.torch.save_file({k: t.detach().cpu().contiguous() for k, t in self.state_dict().items()},
+                                    str(folder / "model.safetensors"))
+        (folder / "config.json").write_text(json.dumps({
+            "dimension": self.classifier.in_features // (4 if self.concat_product else 3),
+            "num_labels": self.num_labels, "labels": labels, "concat_product": self.concat_product}, indent=2))

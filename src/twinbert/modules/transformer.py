@@ -33,10 +33,17 @@ class Transformer(nn.Module):
         self.has_pooler = has_pooler
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._fast = getattr(tokenizer, "backend_tokenizer", None)
+        self.missing_keys: list[str] = []  # weights the checkpoint lacked (newly initialized)
 
     @classmethod
-    def load(cls, folder: Path, *, dtype=torch.float32, trust_remote_code=False) -> "Transformer":
-        model, tokenizer, missing = load_backbone(folder, dtype=dtype, trust_remote_code=trust_remote_code)
+    def load(cls, folder: Path, *, head: str | None = None, dtype=torch.float32,
+             trust_remote_code=False, config_overrides: dict | None = None) -> "Transformer":
+        """head: a transformers Auto class name (e.g. "AutoModelForMaskedLM") to load the backbone with
+        that head on top; the weights the checkpoint lacked are listed in `missing_keys`.
+        config_overrides: config fields for the head (see load_backbone)."""
+        model, tokenizer, missing = load_backbone(folder, head=head, dtype=dtype,
+                                                  trust_remote_code=trust_remote_code,
+                                                  config_overrides=config_overrides)
         st_config = {}
         if (folder / "sentence_bert_config.json").is_file():
             st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
@@ -45,7 +52,9 @@ class Transformer(nn.Module):
         max_len = st_config.get("max_seq_length")
         if max_len is None and 0 < (getattr(tokenizer, "model_max_length", 0) or 0) < 100_000:
             max_len = int(tokenizer.model_max_length)
-        return cls(model, tokenizer, max_len, bool(st_config.get("do_lower_case")), has_pooler)
+        transformer = cls(model, tokenizer, max_len, bool(st_config.get("do_lower_case")), has_pooler)
+        transformer.missing_keys = missing
+        return transformer
 
     @property
     def hidden_size(self) -> int:

@@ -23,6 +23,9 @@ from .loop import TrainConfig, TrainResult, fit
 from .objective import Objective
 
 
+HEAD_FOLDER = "softmax_head"
+
+
 class SentenceObjective(Objective):
     """One dataset and its loss on a SentenceEncoder: every text column of a batch goes through the
     encoder in one forward pass (columns stacked), the loss gets one embedding matrix per column."""
@@ -39,6 +42,7 @@ class SentenceObjective(Objective):
         self.texts = data.columns
         self.labels = None if data.labels is None else torch.from_numpy(np.asarray(data.labels))
         self.truncated = sum(t.truncated for t in self.tokens)
+        self.label_names = data.label_names
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -191,14 +195,18 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
                       "options": {k: v for k, v in dataclasses.asdict(s).items()
                                   if k in ("margin", "distance", "scale", "concat_product", "matryoshka") and v},
                       "rows": len(prepared), "truncated": objective.truncated})
+    head, head_labels = _softmax_head(objectives)
     evaluate, main = None, None
     if jobs:
+        from ..evaluate.nli_head import evaluate_nli_head
         from ..evaluate.run import evaluate_dataset
 
         def evaluate() -> dict:
             metrics = {}
             for k, job in enumerate(jobs):
                 result = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev)
+                if head is not None and job.dataset.kind == "nli":  # NLI accuracy through the trained classifier
+                    result.update(evaluate_nli_head(encoder, head.loss_fn, job.dataset, head_labels))
                 prefix = "" if k == 0 else f"{job.task}:{job.split}/"
                 metrics.update({prefix + m: float(v) for m, v in result.items()})
             return metrics
@@ -212,8 +220,21 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
         return model_card(encoder, cards, config, result, evals=list(evals), main_metric=main,
                           before=before, started=started)
 
-    return fit(encoder, objectives, config, output, save_model=encoder.save, evaluate=evaluate, main_metric=main,
+    def save_model(folder: Path) -> None:
+        encoder.save(folder)
+        if head is not None:  # the NLI classifier trained beside the encoder, for NLI predictions
+            head.loss_fn.save(folder / HEAD_FOLDER, head_labels)
+
+    return fit(encoder, objectives, config, output, save_model=save_model, evaluate=evaluate, main_metric=main,
                card=card, resume=resume, show_progress=show_progress)
+
+
+def _softmax_head(objectives):
+    """The first objective trained with the softmax loss on named labels, and those labels."""
+    for o in objectives:
+        if loss_name_of(o.loss_fn) == "softmax" and o.label_names:
+            return o, o.label_names
+    return None, None
 
 
 def _check_shape(spec: TrainSpec, name: str, dataset) -> None:
