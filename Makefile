@@ -30,7 +30,9 @@ test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
+	$(PY) -m pip install -q -e '.[bench]'
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/encode.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/train.py --part speed
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -222,3 +222,23 @@ def test_softmax_head_gives_nli_accuracy_and_is_saved(tiny, tmp_path, monkeypatc
     data = twinbert.data.load_task("sick-nli", "trial")
     again = evaluate_nli_head(twinbert.load(out, device="cpu"), head, data, config["labels"])
     assert again["softmax_accuracy"] == pytest.approx(result.best_metrics["softmax_accuracy"])
+
+
+def test_multilingual_distillation_pulls_translations_to_the_teacher(tiny, tmp_path):
+    teacher = build_tiny_bert(tmp_path / "teacher", seed=9)
+    rows = ["source\ttranslation"] + [f"{' '.join(WORDS[k:k + 3])}\t{' '.join(reversed(WORDS[k:k + 3]))} !"
+                                      for k in range(40)]
+    (tmp_path / "parallel.tsv").write_text("\n".join(rows) + "\n")
+    data = twinbert.data.read_pairs(tmp_path / "parallel.tsv", {"sentence1": "source", "sentence2": "translation"})
+    sources = [e.sentence1 for e in data.examples]
+    translations = [e.sentence2 for e in data.examples]
+    target = twinbert.load(teacher, device="cpu").encode(sources)
+
+    def gap(folder):
+        return float(np.mean((twinbert.load(folder, device="cpu").encode(translations) - target) ** 2))
+    before = gap(tiny)
+    train_sentence_encoder(str(tiny), [TrainSpec("pairs", "mse", data=str(tmp_path / "parallel.tsv"),
+                                                 columns="source,translation")],
+                           TrainConfig(epochs=8, batch_size=8, lr=2e-3), tmp_path / "student", teacher=str(teacher),
+                           show_progress=False)
+    assert gap(tmp_path / "student") < 0.5 * before

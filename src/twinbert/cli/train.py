@@ -26,7 +26,8 @@ def register(sub) -> None:
                    "TASK:SPLIT (default split train), or sts|pairs|triplets|nli|texts with --data FILE; repeatable")
     p.add_argument("--loss", action="append", help="loss for each --task (one --loss applies to all)")
     p.add_argument("--data", action="append", help="file of a --task (generic tasks need one)")
-    p.add_argument("--columns", help="column names or 0-based indexes of --data, joined by commas")
+    p.add_argument("--columns", help="column names or 0-based indexes of --data, joined by commas (pairs with "
+                   "two columns = unlabelled pairs, for mnrl or mse)")
     p.add_argument("--score-range", help="LOW,HIGH of the scores in --data (default 0,5)")
     p.add_argument("--margin", type=float, help="triplet / contrastive margin (defaults 1 / 0.5)")
     p.add_argument("--distance", help="triplet / contrastive distance: euclidean, manhattan or cosine")

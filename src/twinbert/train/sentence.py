@@ -103,7 +103,7 @@ GENERIC = ("sts", "pairs", "triplets", "nli", "texts")
 
 
 def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = False):
-    from ..data import load_task, read_text_lines, read_texts
+    from ..data import load_task, read_pairs, read_text_lines, read_texts
     from ..data.tasks import TASKS
     from ..evaluate.run import _read_generic, parse_columns, parse_score_range
 
@@ -117,6 +117,9 @@ def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = Fa
         elif task == "texts":
             dataset = read_texts(spec.data, parse_columns(spec.columns) if spec.columns else ["text"],
                                  skip_bad_rows=skip_bad_rows)
+        elif task == "pairs" and spec.columns is not None and len(parse_columns(spec.columns)) == 2:
+            first, second = parse_columns(spec.columns)  # unlabelled pairs: mnrl, distillation
+            dataset = read_pairs(spec.data, {"sentence1": first, "sentence2": second}, skip_bad_rows=skip_bad_rows)
         else:
             dataset = _read_generic(task, spec.data, spec.columns, spec.score_range, skip_bad_rows)
             if task == "sts":
