@@ -84,3 +84,12 @@ def test_fresh_head_from_a_sentence_transformers_folder(minilm_path):
     assert any(k.startswith("cls.predictions.") for k in model.missing_keys)
     assert not any(k.startswith("bert.") for k in model.missing_keys)  # the encoder weights are the trained ones
     assert len(fill_mask(model, "Paris is the [MASK] of France.", top_k=2)[0]) == 2
+
+
+def test_lower_casing_models_keep_the_mask_token(tmp_path):
+    from twinbert.modules.transformer import Transformer
+
+    transformer = Transformer.load(build_tiny_bert(tmp_path / "lower"))
+    transformer.do_lower_case = True
+    assert transformer._lower("The CAT [MASK] on [SEP] It") == "the cat [MASK] on [SEP] it"
+    assert transformer.tokenize(["The CAT [MASK]."]).input_ids == [[2, 5, 7, 4, 27, 3]]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Transformer(nn.Module):
         self.has_pooler = has_pooler
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._fast = getattr(tokenizer, "backend_tokenizer", None)
+        self._specials = None  # compiled pattern of the special tokens, for do_lower_case
         self.missing_keys: list[str] = []  # weights the checkpoint lacked (newly initialized)
 
     @classmethod
@@ -66,8 +68,8 @@ class Transformer(nn.Module):
 
     def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> Tokenized:
         if self.do_lower_case:
-            texts = [t.lower() for t in texts]
-            pairs = None if pairs is None else [t.lower() for t in pairs]
+            texts = [self._lower(t) for t in texts]
+            pairs = None if pairs is None else [self._lower(t) for t in pairs]
         if self._fast is not None:
             tok = self._fast
             tok.no_padding()
@@ -84,6 +86,15 @@ class Transformer(nn.Module):
             ids.append(i)
             types.append(t)
         return Tokenized(ids, types, cut)
+
+    def _lower(self, text: str) -> str:
+        """Lower-case a text but not the special tokens in it ([MASK] stays [MASK])."""
+        if self._specials is None:
+            tokens = sorted(self.tokenizer.all_special_tokens, key=len, reverse=True)
+            self._specials = re.compile("(" + "|".join(re.escape(t) for t in tokens) + ")") if tokens else False
+        if not self._specials:
+            return text.lower()
+        return "".join(p if k % 2 else p.lower() for k, p in enumerate(self._specials.split(text)))
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, all_layers: bool = False) -> dict:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
