@@ -88,10 +88,6 @@ def test_linear_warmup_then_decay():
     assert [round(f(s), 4) for s in range(10)] == [0.3333, 0.6667, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
 
 
-class _Toy(SentenceObjective):
-    pass
-
-
 def _objective(tiny, texts, no_duplicates=False):
     encoder = twinbert.load(tiny, device="cpu")
     data = train_data.TrainingData("toy", [texts, texts], np.zeros(len(texts), dtype=np.float32), {})

@@ -47,7 +47,7 @@ def get_rng() -> dict:
     return state
 
 
-def set_rng(state: dict, rank: int = 0) -> None:
+def set_rng(state: dict) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -194,7 +194,7 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
             o.load_state_dict(s)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng(state["rng"], dist.rank)
+        checkpoint.set_rng(state["rng"])
         step, start_epoch, start_group = (state["position"][k] for k in ("step", "epoch", "group"))
         tracker = _Tracker(**state["tracker"])
         if dist.is_main:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,14 +89,6 @@ class TrainSpec:
     concat_product: bool = False
     matryoshka: list[int] | None = None
     limit: int | None = None         # first N rows only (quick runs)
-
-
-@dataclass
-class Prepared:
-    spec: TrainSpec
-    dataset: object
-    score_range: tuple | None = None
-    extra: dict = field(default_factory=dict)
 
 
 GENERIC = ("sts", "pairs", "triplets", "nli", "texts")
@@ -199,21 +191,20 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
                                   if k in ("margin", "distance", "scale", "concat_product", "matryoshka") and v},
                       "rows": len(prepared), "truncated": objective.truncated})
     head, head_labels = _softmax_head(objectives)
-    evaluate, main = None, None
-    if jobs:
-        from ..evaluate.nli_head import evaluate_nli_head
-        from ..evaluate.run import evaluate_dataset
+    from ..evaluate.nli_head import evaluate_nli_head
+    from ..evaluate.run import evaluate_dataset
 
-        def evaluate() -> dict:
-            metrics = {}
-            for k, job in enumerate(jobs):
-                result = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev)
-                if head is not None and job.dataset.kind == "nli":  # NLI accuracy through the trained classifier
-                    result.update(evaluate_nli_head(encoder, head.loss_fn, job.dataset, head_labels))
-                prefix = "" if k == 0 else f"{job.task}:{job.split}/"
-                metrics.update({prefix + m: float(v) for m, v in result.items()})
-            return metrics
-        main = jobs[0].main_metric
+    def evaluate_all() -> dict:
+        metrics = {}
+        for k, job in enumerate(jobs):
+            result = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev)
+            if head is not None and job.dataset.kind == "nli":  # NLI accuracy through the trained classifier
+                result.update(evaluate_nli_head(encoder, head.loss_fn, job.dataset, head_labels))
+            prefix = "" if k == 0 else f"{job.task}:{job.split}/"
+            metrics.update({prefix + m: float(v) for m, v in result.items()})
+        return metrics
+    evaluate = evaluate_all if jobs else None
+    main = jobs[0].main_metric if jobs else None
     started = dt.datetime.now(dt.timezone.utc)
     before = evaluate() if evaluate is not None and not resume and current_dist().is_main else None
 
