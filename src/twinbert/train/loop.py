@@ -177,7 +177,9 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
             if p.requires_grad and id(p) not in seen:
                 seen.add(id(p))
                 params.append((name, p))
-    optimizer = torch.optim.AdamW(_param_groups(params, config.weight_decay), lr=config.lr)
+    # the fused kernel: one pass over all parameters (the unfused update is ~40 % of a CPU step)
+    optimizer = torch.optim.AdamW(_param_groups(params, config.weight_decay), lr=config.lr,
+                                  fused=device.type in ("cpu", "cuda"))
     per_epoch = math.ceil(len(_epoch_plan(objectives, config, 0)) / config.grad_accum)
     total = min(config.max_steps or per_epoch * config.epochs, per_epoch * config.epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, math.ceil(config.warmup * total)))
