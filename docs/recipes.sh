@@ -11,8 +11,9 @@ T="--epochs 1 --batch-size 16 --lr 2e-5 --warmup 0.1 --seed 42 --limit $LIMIT --
 twinbert train --task stsb --loss cosine --eval stsb:dev --output runs/stsb $T > runs/stsb-train.json
 twinbert eval runs/stsb --task stsb --split test --json > runs/stsb-test.json
 
-# 2. NLI softmax objective on SICK entailment labels; NLI accuracy on SICK trial, KorNLI and KLUE-NLI dev
-twinbert train --task sick-nli --loss softmax --eval sick-nli:trial --eval kornli:dev --eval klue-nli:dev \
+# 2. NLI softmax objective on SICK entailment labels; NLI accuracy on SICK trial, KorNLI and KLUE-NLI dev.
+#    The new classifier gets its own learning rate (--head-lr): at the encoder's 2e-5 it stays at the majority class.
+twinbert train --task sick-nli --loss softmax --head-lr 1e-3 --eval sick-nli:trial --eval kornli:dev --eval klue-nli:dev \
   --output runs/sick-nli $T > runs/sick-nli-train.json
 twinbert eval runs/sick-nli --task stsb --split test --json > runs/sick-nli-stsb-test.json
 

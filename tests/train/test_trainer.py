@@ -238,3 +238,18 @@ def test_multilingual_distillation_pulls_translations_to_the_teacher(tiny, tmp_p
                            TrainConfig(epochs=8, batch_size=8, lr=2e-3), tmp_path / "student", teacher=str(teacher),
                            show_progress=False)
     assert gap(tmp_path / "student") < 0.5 * before
+
+
+def test_head_lr_gives_the_softmax_classifier_its_own_learning_rate(tiny):
+    from twinbert.losses import SoftmaxLoss
+    from twinbert.train.loop import _param_groups
+
+    encoder = twinbert.load(tiny, device="cpu")
+    head = SoftmaxLoss(32, 3)
+    params = list(encoder.named_parameters()) + list(head.named_parameters())
+    groups = _param_groups(params, {id(p) for p in head.parameters()}, TrainConfig(lr=2e-5, head_lr=1e-3))
+    head_groups = [g for g in groups if any(p is head.classifier.weight or p is head.classifier.bias
+                                            for p in g["params"])]
+    assert {g["lr"] for g in head_groups} == {1e-3} and sum(len(g["params"]) for g in head_groups) == 2
+    assert {g["lr"] for g in groups if not any(g is h for h in head_groups)} == {2e-5}
+    assert sum(len(g["params"]) for g in groups) == len(params)

@@ -8,8 +8,8 @@ from pathlib import Path
 from ..errors import InputError
 from .common import add_json, emit
 
-CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "warmup", "weight_decay", "max_grad_norm", "grad_accum",
-               "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every")
+CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "head_lr", "warmup", "weight_decay", "max_grad_norm",
+               "grad_accum", "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every")
 SPEC_KEYS = ("split", "data", "columns", "score_range", "margin", "distance", "scale", "concat_product",
              "matryoshka", "limit")
 
@@ -44,6 +44,8 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
     p.add_argument("--batch-size", type=int, help="examples per batch (default 16)")
     p.add_argument("--lr", type=float, help="peak learning rate (default 2e-5)")
+    p.add_argument("--head-lr", type=float, help="learning rate of the loss's own weights, e.g. the new softmax "
+                   "classifier (default: --lr); a fresh head learns slowly at an encoder's lr")
     p.add_argument("--warmup", type=float, help="fraction of steps with linear warm-up (default 0.1)")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0; 0 = off)")

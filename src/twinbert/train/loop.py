@@ -44,6 +44,7 @@ class TrainConfig:
     max_steps: int | None = None         # stop after this many optimizer steps (overrides epochs)
     batch_size: int = 16                 # examples per micro-batch, over all processes together
     lr: float = 2e-5
+    head_lr: float | None = None         # lr of the loss's own weights (softmax classifier); None: lr
     warmup: float = 0.1                  # fraction of the steps with a linear warm-up
     weight_decay: float = 0.01           # AdamW; not applied to biases and LayerNorm weights
     max_grad_norm: float | None = 1.0    # gradient clipping (None: off)
@@ -66,8 +67,11 @@ class TrainConfig:
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} = {value!r}: expected a positive whole number")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"lr = {self.lr!r}: expected a positive number, e.g. 2e-5")
+        for name in ("lr", "head_lr"):
+            value = getattr(self, name)
+            if (name == "lr" or value is not None) and not (
+                    isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise InputError(f"{name} = {value!r}: expected a positive number, e.g. 2e-5")
         if not 0 <= self.warmup < 1:
             raise InputError(f"warmup = {self.warmup!r}: expected a fraction of the steps in [0, 1), e.g. 0.1")
         if self.precision not in ("float32", "bfloat16"):
@@ -127,11 +131,18 @@ class _Tracker:
         return improved, warning
 
 
-def _param_groups(params: list[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
-    no_decay = [p for n, p in params if p.ndim < 2 or "LayerNorm" in n or "layer_norm" in n]
-    ids = {id(p) for p in no_decay}
-    return [{"params": [p for _, p in params if id(p) not in ids], "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+def _param_groups(params: list[tuple[str, nn.Parameter]], heads: set[int], config: TrainConfig) -> list[dict]:
+    """AdamW groups: weight decay except on biases and LayerNorm weights; loss heads (ids in `heads`)
+    at head_lr."""
+    groups = []
+    for in_head in (False, True):
+        lr = (config.head_lr or config.lr) if in_head else config.lr
+        mine = [(n, p) for n, p in params if (id(p) in heads) == in_head]
+        no_decay = [p for n, p in mine if p.ndim < 2 or "LayerNorm" in n or "layer_norm" in n]
+        ids = {id(p) for p in no_decay}
+        groups += [{"params": [p for _, p in mine if id(p) not in ids], "weight_decay": config.weight_decay, "lr": lr},
+                   {"params": no_decay, "weight_decay": 0.0, "lr": lr}]
+    return [g for g in groups if g["params"]]
 
 
 def _schedule(total: int, warmup_steps: int) -> Callable[[int], float]:
@@ -178,7 +189,8 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
                 seen.add(id(p))
                 params.append((name, p))
     # the fused kernel: one pass over all parameters (the unfused update is ~40 % of a CPU step)
-    optimizer = torch.optim.AdamW(_param_groups(params, config.weight_decay), lr=config.lr,
+    heads = {id(p) for o in objectives for p in o.parameters()} - {id(p) for p in model.parameters()}
+    optimizer = torch.optim.AdamW(_param_groups(params, heads, config), lr=config.lr,
                                   fused=device.type in ("cpu", "cuda"))
     per_epoch = math.ceil(len(_epoch_plan(objectives, config, 0)) / config.grad_accum)
     total = min(config.max_steps or per_epoch * config.epochs, per_epoch * config.epochs)
