@@ -15,7 +15,8 @@ import sys
 from ..errors import TwinbertError
 
 # modules under twinbert.cli; each has register(subparsers) (adding its commands) and a run function.
-COMMANDS = ["encode", "similarity", "compare", "info", "eval", "search_cli", "train", "bert_cli"]
+COMMANDS = ["encode", "similarity", "compare", "info", "eval", "search_cli", "train", "bert_cli", "classify",
+            "cross_encoder_cli", "mlm"]
 
 
 def build_parser() -> argparse.ArgumentParser:

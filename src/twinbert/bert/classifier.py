@@ -1,0 +1,222 @@
+"""Sequence classification (e.g. sentiment): a transformers AutoModelForSequenceClassification, its
+tokenizer and its label names, trained with cross-entropy through the one training loop.
+
+    clf = train_classifier("all-MiniLM-L6-v2", load_task("sst2", "train"), TrainConfig(max_steps=300), "out")
+    Classifier.load("out").predict(["a gripping, funny film"])   # [{"label": "positive", ...}]
+
+Labels are checked before the model loads: an integer label must index the dataset's label names, a
+text label must be one of them, and evaluation data may only hold labels the classifier knows.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..evaluate.classification import classification_report
+from ..train.loop import TrainConfig, TrainResult, fit
+from .sequence import SequenceModel, load_sequence_transformer, text_list
+from .training import SequenceObjective, check_output, dataset_source, head_card, now
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _where(data, what: str) -> str:
+    path = getattr(data, "path", None)
+    return str(path) if path else what
+
+
+def labelled_texts(data, what: str = "data") -> tuple[list[str], list[str], list[str] | None]:
+    """(texts, label names, the data's label vocabulary or None) of a Dataset or a list of TextExample.
+
+    An int label is an index into Dataset.labels (its name is taken from there); a text label must be one
+    of Dataset.labels when the dataset names them. Every error names the file (or `what`) and the example.
+    """
+    examples = data.examples if hasattr(data, "examples") else list(data)
+    vocab = [str(x) for x in data.labels] if getattr(data, "labels", None) else None
+    where = _where(data, what)
+    if not examples:
+        raise InputError(f"{where}: no examples; expected at least one labelled text")
+    texts, names = [], []
+    for k, ex in enumerate(examples, 1):
+        text, label = getattr(ex, "text", None), getattr(ex, "label", None)
+        if not isinstance(text, str):
+            raise InputError(f"{where}: example {k} is {type(ex).__name__}, expected a TextExample (text, label)")
+        if label is None:
+            raise InputError(f"{where}: example {k} ({text[:40]!r}) has no label; a classifier trains and "
+                             "evaluates on labelled texts")
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and vocab is not None:
+            if not 0 <= int(label) < len(vocab):
+                raise InputError(f"{where}: example {k} ({text[:40]!r}) has label {int(label)}, out of range: "
+                                 f"expected an index 0..{len(vocab) - 1} into the labels {vocab}")
+            name = vocab[int(label)]
+        else:
+            name = str(label)
+            if vocab is not None and name not in vocab:
+                raise InputError(f"{where}: example {k} ({text[:40]!r}) has label {name!r}, which is not one "
+                                 f"of the data's labels {vocab}")
+        texts.append(text)
+        names.append(name)
+    return texts, names, vocab
+
+
+def _check_known(names: list[str], known: list[str], where: str) -> None:
+    for k, name in enumerate(names, 1):
+        if name not in known:
+            raise InputError(f"{where}: example {k} has label {name!r}, which the classifier does not know; "
+                             f"its labels are {known}")
+
+
+class Classifier(SequenceModel):
+    """A sequence classifier: texts -> one of `labels` with probabilities."""
+    kind = "classifier"
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, *, device: str | None = None, precision: str = "float32",
+             trust_remote_code: bool = False) -> "Classifier":
+        """A trained classifier folder (any AutoModelForSequenceClassification checkpoint with 2+ labels)."""
+        transformer, _ = load_sequence_transformer(name_or_path, what="classifier", device=device,
+                                                   precision=precision, trust_remote_code=trust_remote_code)
+        if int(transformer.model.config.num_labels) < 2:
+            raise InputError(f"model {name_or_path} has a single output (a regression head or a cross-encoder), "
+                             "not class labels; load it with twinbert.bert.CrossEncoder")
+        return cls(transformer, str(name_or_path))
+
+    @classmethod
+    def new(cls, base: str | os.PathLike, labels: list[str], *, device: str | None = None,
+            trust_remote_code: bool = False) -> "Classifier":
+        """`base` with a new classification head for `labels` (or its own trained head with these labels)."""
+        labels = [str(x) for x in labels]
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise InputError(f"labels {labels}: a classifier needs at least two distinct labels")
+        transformer, _ = load_sequence_transformer(base, labels=labels, what="classifier", device=device,
+                                                   trust_remote_code=trust_remote_code)
+        clf = cls(transformer, str(base))
+        if "base_model" not in clf.info:
+            clf.set_info(base_model=str(base))
+        return clf
+
+    def probabilities(self, texts, *, batch_tokens: int | None = None) -> np.ndarray:
+        """[n, len(labels)] softmax probabilities."""
+        return _softmax(self.logits(text_list(texts, "texts"), batch_tokens=batch_tokens).astype(np.float64))
+
+    def predict(self, texts, *, batch_tokens: int | None = None) -> list[dict]:
+        """One {"label", "score", "probabilities": {label: p}} per text: the most likely label and its
+        probability, and the probability of every label (batched; results in input order)."""
+        probs = self.probabilities(texts, batch_tokens=batch_tokens)
+        labels = self.labels
+        return [{"label": labels[int(row.argmax())], "score": float(row.max()),
+                 "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
+
+    def evaluate(self, data, *, batch_tokens: int | None = None) -> dict:
+        """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion counts (rows = gold label,
+        columns = predicted, in the order of "labels") on labelled data (a Dataset or TextExamples)."""
+        texts, gold, _ = labelled_texts(data, "evaluation data")
+        _check_known(gold, self.labels, _where(data, "evaluation data"))
+        logits = self.logits(texts, batch_tokens=batch_tokens)
+        report = classification_report(logits, [self.labels.index(g) for g in gold], self.labels)
+        return {"examples": len(texts), **report}
+
+
+def _merge_labels(parts: list[tuple[list[str], list[str], list[str] | None]]) -> list[str]:
+    labels: list[str] = []
+    for _, names, vocab in parts:
+        for name in (vocab if vocab is not None else sorted(set(names))):
+            if name not in labels:
+                labels.append(name)
+    return labels
+
+
+def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike, *, eval_data=(),
+                     resume: bool = False, device: str | None = None, max_seq_length: int | None = None,
+                     show_progress: bool = True, trust_remote_code: bool = False) -> TrainResult:
+    """Fine-tune a classifier on labelled texts with cross-entropy (see twinbert.train.loop.fit).
+
+    model: a Classifier, a classifier folder, or any encoder (a plain checkpoint or a sentence-transformers
+    folder such as all-MiniLM-L6-v2) that gets a new head for the training data's labels.
+    data: a Dataset (or a list of them, concatenated) of TextExample with labels.
+    eval_data: Datasets to evaluate on; the first gives the main metric (accuracy).
+    Writes the classifier (the best evaluation, else the last), the log, the learning curve and the card
+    to `output`.
+    """
+    from ..train.distributed import current, device_for_rank
+
+    config.check()
+    output = check_output(output, resume)
+    datasets = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not datasets:
+        raise InputError("nothing to train on: give at least one labelled dataset")
+    parts = [labelled_texts(d, "training data") for d in datasets]
+    labels = _merge_labels(parts)
+    evals = list(eval_data) if isinstance(eval_data, (list, tuple)) else [eval_data]
+    eval_parts = [labelled_texts(d, "evaluation data") for d in evals]
+    if isinstance(model, Classifier):
+        clf = model
+        if clf.labels != labels:
+            raise InputError(f"the classifier has labels {clf.labels} but the training data has {labels}")
+    else:
+        if len(labels) < 2:
+            raise InputError(f"{_where(datasets[0], 'training data')}: every example has the label {labels[0]!r}; "
+                             "a classifier needs at least two labels")
+        torch.manual_seed(config.seed)  # the new head's initial weights
+        clf = Classifier.new(model, labels, device=device_for_rank(device), trust_remote_code=trust_remote_code)
+    for d, (_, names, _) in zip(evals, eval_parts):
+        _check_known(names, clf.labels, _where(d, "evaluation data"))
+    if max_seq_length is not None:
+        clf.transformer.max_seq_length = _check_length(max_seq_length, clf)
+    clf.set_info(loss="cross-entropy")
+    texts = [t for p in parts for t in p[0]]
+    targets = np.array([labels.index(n) for p in parts for n in p[1]], dtype=np.int64)
+    objective = SequenceObjective(clf, clf.tokenize(texts), targets, "cross-entropy",
+                                  name="+".join(str(getattr(d, "name", "data")) for d in datasets))
+    eval_sets = [(f"{getattr(d, 'name', 'eval')}:{getattr(d, 'split', '')}", clf.tokenize(p[0]),
+                  np.array([clf.labels.index(n) for n in p[1]])) for d, p in zip(evals, eval_parts)]
+
+    def evaluate() -> dict:
+        metrics = {}
+        for k, (tag, tokens, gold) in enumerate(eval_sets):
+            report = classification_report(clf.logits_of(tokens), gold, clf.labels)
+            prefix = "" if k == 0 else f"{tag}/"
+            metrics.update({prefix + "accuracy": report["accuracy"], prefix + "macro_f1": report["macro_f1"]})
+        return metrics
+
+    has_eval = bool(eval_sets)
+    started = now()
+    before = evaluate() if has_eval and not resume and current().is_main else None
+
+    def card(result: TrainResult) -> str:
+        return head_card(
+            title="a text classifier fine-tuned with twinbert",
+            summary=[f"Base model: `{clf.info.get('base_model', clf.name)}` with a sequence-classification head "
+                     f"(`{type(clf.model).__name__}`), trained with cross-entropy. Labels: "
+                     + ", ".join(f"{i} = {name}" for i, name in enumerate(clf.labels))
+                     + f". max_seq_length {clf.transformer.max_seq_length}."],
+            data=[dataset_source(d) for d in datasets], config=config, result=result,
+            evals=[tag for tag, _, _ in eval_sets], main_metric="accuracy" if has_eval else None, before=before,
+            started=started,
+            usage=["from twinbert.bert import Classifier", "",
+                   f"clf = Classifier.load({str(result.output)!r})",
+                   "print(clf.predict([\"a gripping, funny film\"]))", "",
+                   "# or with transformers alone:",
+                   "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+                   f"model = AutoModelForSequenceClassification.from_pretrained({str(result.output)!r})"])
+
+    return fit(clf, [objective], config, output, save_model=clf.write, evaluate=evaluate if has_eval else None,
+               main_metric="accuracy" if has_eval else None, card=card, resume=resume, show_progress=show_progress)
+
+
+def _check_length(max_seq_length, model: SequenceModel) -> int:
+    limit = getattr(model.model.config, "max_position_embeddings", 512) or 512
+    if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or not 2 < max_seq_length <= limit:
+        raise InputError(f"max_seq_length = {max_seq_length!r}: expected a whole number from 3 to {limit} "
+                         "(the model's position limit)")
+    return max_seq_length
+
+
+__all__ = ["Classifier", "train_classifier", "labelled_texts"]

@@ -1,0 +1,316 @@
+"""Cross-encoder: BERT reads both texts at once ([CLS] a [SEP] b [SEP]) and a head on top scores the pair.
+
+Two kinds of head:
+  one score   (STS, relevance): num_labels = 1, score = sigmoid(logit) in [0, 1]; trained on gold scores
+              scaled to [0, 1] by the data's score range (STS-B: s / 5) with binary cross-entropy
+              (default) or MSE.
+  labels      (NLI, paraphrase): num_labels = classes, softmax probabilities; trained with cross-entropy.
+
+Slower than a bi-encoder (every pair is a forward pass, nothing is cached) and usually more accurate,
+so it reranks a bi-encoder's top hits. The saved folder is a plain AutoModelForSequenceClassification
+checkpoint; sentence-transformers' CrossEncoder loads it too (config.json names the activation).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..evaluate.classification import classification_report
+from ..evaluate.sts import pearson, spearman
+from ..train.loop import TrainConfig, TrainResult, fit
+from .classifier import _check_length, _softmax, _where
+from .sequence import SequenceModel, load_sequence_transformer, text_list
+from .training import SequenceObjective, check_output, dataset_source, head_card, now
+
+SCORE_LOSSES = ("bce", "mse")
+# what sentence-transformers' CrossEncoder applies to the logits, recorded in config.json
+ACTIVATIONS = {True: "torch.nn.modules.activation.Sigmoid", False: "torch.nn.modules.linear.Identity"}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _pairs(first, second) -> tuple[list[str], list[str]]:
+    """(a texts, b texts) from a list of (a, b) pairs, or from two lists (or two texts)."""
+    if second is None:
+        if isinstance(first, str):
+            raise InputError("one text given: a cross-encoder scores pairs; give (a, b) pairs or two lists")
+        rows = list(first)
+        if not rows:
+            raise InputError("pairs is empty: give at least one (a, b) pair")
+        for i, row in enumerate(rows):
+            if isinstance(row, str) or len(row) != 2:
+                raise InputError(f"pairs[{i}] is {row!r}: expected a pair of two texts (a, b)")
+        a, b = [r[0] for r in rows], [r[1] for r in rows]
+    else:
+        a, b = text_list(first, "first"), text_list(second, "second")
+        if len(a) != len(b):
+            raise InputError(f"first has {len(a)} texts but second has {len(b)}: give one second text per first text")
+    return text_list(a, "first texts"), text_list(b, "second texts")
+
+
+def pair_targets(data, score_range=None, what: str = "data"):
+    """(a texts, b texts, targets, labels) of pair data: targets are scores scaled to [0, 1] with
+    labels None, or label names with `labels` the data's label vocabulary."""
+    examples = data.examples if hasattr(data, "examples") else list(data)
+    where = _where(data, what)
+    if not examples:
+        raise InputError(f"{where}: no examples; expected at least one text pair")
+    vocab = [str(x) for x in data.labels] if getattr(data, "labels", None) else None
+    first = examples[0]
+    scored = getattr(first, "score", None) is not None
+    if not scored and getattr(first, "label", None) is None:
+        raise InputError(f"{where}: example 1 has neither a score nor a label; a cross-encoder trains on scored "
+                         "pairs (STS) or labelled pairs (NLI)")
+    if scored:
+        low, high = score_range if score_range is not None else (getattr(data, "score_range", None) or (None, None))
+        if low is None or not high > low:
+            raise InputError(f"{where}: the scores need a range to scale them to [0, 1]; pass score_range=(low, high), "
+                             "e.g. (0, 5) for STS-B")
+    a, b, targets = [], [], []
+    for k, ex in enumerate(examples, 1):
+        s1, s2 = getattr(ex, "sentence1", None), getattr(ex, "sentence2", None)
+        if not isinstance(s1, str) or not isinstance(s2, str):
+            raise InputError(f"{where}: example {k} is {type(ex).__name__}, expected a PairExample")
+        a.append(s1)
+        b.append(s2)
+        if scored:
+            if ex.score is None or not low <= float(ex.score) <= high:
+                raise InputError(f"{where}: example {k} has score {ex.score!r}; expected a number in "
+                                 f"[{low:g}, {high:g}] (the score range)")
+            targets.append((float(ex.score) - low) / (high - low))
+        else:
+            label = ex.label
+            if label is None:
+                raise InputError(f"{where}: example {k} has no label; every pair needs one")
+            if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and vocab is not None:
+                if not 0 <= int(label) < len(vocab):
+                    raise InputError(f"{where}: example {k} has label {int(label)}, out of range: expected an "
+                                     f"index 0..{len(vocab) - 1} into the labels {vocab}")
+                label = vocab[int(label)]
+            elif vocab is not None and str(label) not in vocab:
+                raise InputError(f"{where}: example {k} has label {label!r}, not one of the data's labels {vocab}")
+            targets.append(str(label))
+    labels = None if scored else (vocab or sorted(set(targets)))
+    return a, b, targets, labels
+
+
+class CrossEncoder(SequenceModel):
+    """Scores text pairs jointly. `regression`: one score in [0, 1]; else probabilities over `labels`."""
+    kind = "cross-encoder"
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, *, device: str | None = None, precision: str = "float32",
+             trust_remote_code: bool = False) -> "CrossEncoder":
+        """A trained cross-encoder folder (any AutoModelForSequenceClassification checkpoint)."""
+        transformer, _ = load_sequence_transformer(name_or_path, what="cross-encoder", device=device,
+                                                   precision=precision, trust_remote_code=trust_remote_code)
+        return cls(transformer, str(name_or_path))
+
+    @classmethod
+    def new(cls, base: str | os.PathLike, labels: list[str] | None = None, *, device: str | None = None,
+            trust_remote_code: bool = False) -> "CrossEncoder":
+        """`base` with a new head: one score (labels=None) or one output per label."""
+        names = ["score"] if labels is None else [str(x) for x in labels]
+        if labels is not None and (len(names) < 2 or len(set(names)) != len(names)):
+            raise InputError(f"labels {names}: a classification head needs at least two distinct labels")
+        transformer, _ = load_sequence_transformer(base, labels=names, what="cross-encoder", device=device,
+                                                   trust_remote_code=trust_remote_code)
+        model = cls(transformer, str(base))
+        if "base_model" not in model.info:
+            model.set_info(base_model=str(base))
+        model.model.config.sentence_transformers = {"activation_fn": ACTIVATIONS[model.regression]}
+        return model
+
+    @property
+    def regression(self) -> bool:
+        return int(self.model.config.num_labels) == 1
+
+    def predict(self, first, second=None, *, batch_tokens: int | None = None,
+                show_progress: bool | None = None) -> np.ndarray:
+        """Scores of pairs, given as a list of (a, b) or as two lists: [n] sigmoid scores in [0, 1] for a
+        one-score head, [n, len(labels)] softmax probabilities for a classification head."""
+        a, b = _pairs(first, second)
+        logits = self.logits(a, b, batch_tokens=batch_tokens, show_progress=show_progress).astype(np.float64)
+        return _sigmoid(logits[:, 0]) if self.regression else _softmax(logits)
+
+    def rerank(self, query: str, candidates, *, corpus=None, top_k: int | None = None, label: str | None = None,
+               batch_tokens: int | None = None) -> list[dict]:
+        """Order candidates by the cross-encoder's score for (query, candidate), best first.
+
+        candidates: texts; or one query's hits from twinbert.semantic_search ([(corpus_index, score)], with
+        corpus = the corpus texts); or Index.search hits (dicts with "text"). A classification head scores
+        by the probability of `label` (e.g. "entailment").
+        Returns [{"rank", "index", "text", "score"}] (+ "first_stage_score" and "id" where the hits had them).
+        """
+        if not isinstance(query, str):
+            raise InputError(f"query is {type(query).__name__}, expected a text")
+        column = self._score_column(label)
+        items = self._candidates(candidates, corpus)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise InputError(f"top_k = {top_k!r}: expected a positive whole number")
+        scores = self.predict([query] * len(items), [it["text"] for it in items], batch_tokens=batch_tokens)
+        if column is not None:
+            scores = scores[:, column]
+        order = sorted(range(len(items)), key=lambda i: (-scores[i], i))[:top_k]
+        return [{"rank": r, **items[i], "score": float(scores[i])} for r, i in enumerate(order, 1)]
+
+    def _score_column(self, label: str | None) -> int | None:
+        if self.regression:
+            if label is not None:
+                raise InputError(f"label {label!r}: this cross-encoder gives one score, it has no labels to choose")
+            return None
+        if label is None:
+            raise InputError(f"this cross-encoder classifies pairs into {self.labels}; name the label to rank by "
+                             f"(label=..., --label), e.g. {self.labels[0]!r}")
+        if label not in self.labels:
+            raise InputError(f"label {label!r} is not one of the cross-encoder's labels {self.labels}")
+        return self.labels.index(label)
+
+    @staticmethod
+    def _candidates(candidates, corpus) -> list[dict]:
+        items = [candidates] if isinstance(candidates, str) else list(candidates)
+        if not items:
+            raise InputError("candidates is empty: give at least one text to rerank")
+        out = []
+        for i, c in enumerate(items):
+            if isinstance(c, str):
+                out.append({"index": i, "text": c})
+            elif isinstance(c, dict):
+                if not isinstance(c.get("text"), str):
+                    raise InputError(f"candidates[{i}] has no text (an Index built without texts?); "
+                                     "the cross-encoder needs the candidate texts")
+                hit = {"index": c.get("index", i), "text": c["text"]}
+                if "id" in c:
+                    hit["id"] = c["id"]
+                if "score" in c:
+                    hit["first_stage_score"] = float(c["score"])
+                out.append(hit)
+            elif isinstance(c, (tuple, list)) and len(c) == 2:
+                if corpus is None:
+                    raise InputError("candidates are (corpus_index, score) hits: pass corpus= the corpus texts")
+                index = int(c[0])
+                if not 0 <= index < len(corpus):
+                    raise InputError(f"candidates[{i}] points at corpus index {index}, but the corpus has "
+                                     f"{len(corpus)} texts")
+                out.append({"index": index, "text": corpus[index], "first_stage_score": float(c[1])})
+            else:
+                raise InputError(f"candidates[{i}] is {c!r}: expected a text, a (corpus_index, score) hit or a "
+                                 "dict with 'text'")
+        return out
+
+    def evaluate(self, data, *, score_range=None, batch_tokens: int | None = None) -> dict:
+        """STS data on a one-score head: Spearman and Pearson of the scores against the gold scores.
+        Labelled pairs on a classification head: accuracy, macro-F1, per-class scores, confusion counts."""
+        a, b, targets, labels = pair_targets(data, score_range, "evaluation data")
+        self._check_fits(labels, targets, _where(data, "evaluation data"))
+        predicted = self.predict(a, b, batch_tokens=batch_tokens)
+        return {"examples": len(a), **self._metrics(predicted, targets)}
+
+    def _check_fits(self, labels, targets, where: str) -> None:
+        if self.regression and labels is not None:
+            raise InputError(f"{where}: labelled pairs, but this cross-encoder gives one score; evaluate it on "
+                             "scored pairs (STS)")
+        if not self.regression:
+            if labels is None:
+                raise InputError(f"{where}: scored pairs, but this cross-encoder classifies into {self.labels}")
+            for k, name in enumerate(targets, 1):
+                if name not in self.labels:
+                    raise InputError(f"{where}: example {k} has label {name!r}, which the cross-encoder does not "
+                                     f"know; its labels are {self.labels}")
+
+    def _metrics(self, predicted: np.ndarray, targets) -> dict:
+        if self.regression:
+            return {"spearman": spearman(predicted, targets), "pearson": pearson(predicted, targets)}
+        return classification_report(predicted, [self.labels.index(t) for t in targets], self.labels)
+
+
+def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathLike, *, loss: str | None = None,
+                        score_range=None, eval_data=(), resume: bool = False, device: str | None = None,
+                        max_seq_length: int | None = None, show_progress: bool = True,
+                        trust_remote_code: bool = False) -> TrainResult:
+    """Fine-tune a cross-encoder on scored pairs (one-score head; loss "bce" (default) or "mse") or on
+    labelled pairs (classification head; cross-entropy). See the module docstring.
+
+    model: a CrossEncoder, a cross-encoder folder, or any encoder (plain checkpoint or sentence-transformers
+    folder) that gets a new head. data: a Dataset of PairExample (scores need a score range: the data's,
+    e.g. STS-B's 0-5, or `score_range`). eval_data: Datasets; the first gives the main metric (spearman
+    or accuracy).
+    """
+    from ..train.distributed import current, device_for_rank
+
+    config.check()
+    output = check_output(output, resume)
+    a, b, targets, labels = pair_targets(data, score_range, "training data")
+    if labels is None:
+        loss = loss or "bce"
+        if loss not in SCORE_LOSSES:
+            raise InputError(f"loss {loss!r}: a one-score cross-encoder trains with {' or '.join(SCORE_LOSSES)}")
+    else:
+        if loss not in (None, "cross-entropy"):
+            raise InputError(f"loss {loss!r}: labelled pairs train a classification head with cross-entropy")
+        loss = "cross-entropy"
+        if len(labels) < 2:
+            raise InputError(f"{_where(data, 'training data')}: every pair has the label {labels[0]!r}; a "
+                             "classification head needs at least two labels")
+    evals = list(eval_data) if isinstance(eval_data, (list, tuple)) else [eval_data]
+    eval_parts = [pair_targets(d, None, "evaluation data") for d in evals]
+    if isinstance(model, CrossEncoder):
+        ce = model
+    else:
+        torch.manual_seed(config.seed)  # the new head's initial weights
+        ce = CrossEncoder.new(model, labels, device=device_for_rank(device), trust_remote_code=trust_remote_code)
+    ce._check_fits(labels, targets, _where(data, "training data"))
+    for d, (_, _, t, l) in zip(evals, eval_parts):
+        ce._check_fits(l, t, _where(d, "evaluation data"))
+    if max_seq_length is not None:
+        ce.transformer.max_seq_length = _check_length(max_seq_length, ce)
+    low_high = None if labels is not None else list(score_range or data.score_range)
+    ce.set_info(loss=loss, score_range=low_high)
+    values = (np.asarray(targets, dtype=np.float32) if labels is None
+              else np.array([ce.labels.index(t) for t in targets], dtype=np.int64))
+    objective = SequenceObjective(ce, ce.tokenize(a, b), values, loss, name=str(getattr(data, "name", "pairs")))
+    eval_sets = [(f"{getattr(d, 'name', 'eval')}:{getattr(d, 'split', '')}", ce.tokenize(p[0], p[1]), p[2])
+                 for d, p in zip(evals, eval_parts)]
+    main = "spearman" if ce.regression else "accuracy"
+
+    def evaluate() -> dict:
+        metrics = {}
+        for k, (tag, tokens, gold) in enumerate(eval_sets):
+            logits = ce.logits_of(tokens).astype(np.float64)
+            scores = _sigmoid(logits[:, 0]) if ce.regression else _softmax(logits)
+            found = ce._metrics(scores, gold)
+            prefix = "" if k == 0 else f"{tag}/"
+            metrics.update({prefix + m: float(v) for m, v in found.items() if isinstance(v, (int, float))})
+        return metrics
+
+    has_eval = bool(eval_sets)
+    started = now()
+    before = evaluate() if has_eval and not resume and current().is_main else None
+    head = ("one score: sigmoid(logit) in [0, 1], trained on gold scores scaled from "
+            f"[{low_high[0]:g}, {low_high[1]:g}] to [0, 1] with {loss}" if labels is None
+            else "labels " + ", ".join(f"{i} = {n}" for i, n in enumerate(ce.labels)) + ", trained with cross-entropy")
+
+    def card(result: TrainResult) -> str:
+        return head_card(
+            title="a cross-encoder fine-tuned with twinbert",
+            summary=[f"Base model: `{ce.info.get('base_model', ce.name)}`, reading both texts at once "
+                     f"([CLS] a [SEP] b [SEP]) with a sequence-classification head (`{type(ce.model).__name__}`). "
+                     f"Head: {head}. max_seq_length {ce.transformer.max_seq_length}."],
+            data=[dataset_source(data)], config=config, result=result, evals=[t for t, _, _ in eval_sets],
+            main_metric=main if has_eval else None, before=before, started=started,
+            usage=["from twinbert.bert import CrossEncoder", "",
+                   f"ce = CrossEncoder.load({str(result.output)!r})",
+                   "print(ce.predict([(\"A man plays a guitar.\", \"Someone plays an instrument.\")]))",
+                   "print(ce.rerank(\"a person playing music\",",
+                   "                [\"A man plays a guitar.\", \"The stock market fell.\"]))"])
+
+    return fit(ce, [objective], config, output, save_model=ce.write, evaluate=evaluate if has_eval else None,
+               main_metric=main if has_eval else None, card=card, resume=resume, show_progress=show_progress)
+
+
+__all__ = ["CrossEncoder", "train_cross_encoder", "pair_targets"]

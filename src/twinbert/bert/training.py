@@ -1,0 +1,124 @@
+"""Training pieces shared by the BERT heads (classifier, cross-encoder, masked LM): the losses of a
+sequence head, its Objective for twinbert.train.loop.fit, the output-folder checks and the model card.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import batching
+from ..errors import InputError
+from ..modules.transformer import Tokenized
+from ..train.loop import TrainConfig, TrainResult
+from ..train.objective import Objective
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Classification: L = -1/n sum_i log softmax(z_i)[y_i] (z_i: the logits of example i, y_i its label)."""
+    return F.cross_entropy(logits.float(), targets.long())
+
+
+def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """One score in [0, 1]: L = -1/n sum_i [y_i log sigmoid(z_i) + (1 - y_i) log(1 - sigmoid(z_i))]."""
+    return F.binary_cross_entropy_with_logits(logits.float().view(-1), targets.float())
+
+
+def sigmoid_mse(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """One score in [0, 1]: L = 1/n sum_i (sigmoid(z_i) - y_i)^2."""
+    return F.mse_loss(torch.sigmoid(logits.float().view(-1)), targets.float())
+
+
+SEQUENCE_LOSSES = {"cross-entropy": cross_entropy, "bce": binary_cross_entropy, "mse": sigmoid_mse}
+
+
+class SequenceObjective(Objective):
+    """Texts (or text pairs, already tokenized) with one target each, and the loss of the model's logits."""
+
+    def __init__(self, model, tokens: Tokenized, targets, loss: str, name: str = "train"):
+        super().__init__()
+        if loss not in SEQUENCE_LOSSES:
+            raise InputError(f"loss {loss!r}: unknown; expected one of {', '.join(SEQUENCE_LOSSES)}")
+        self.model = [model]  # a list: the weights belong to the model, not to this objective
+        self.tokens = tokens
+        self.targets = torch.as_tensor(np.asarray(targets))
+        self.loss_fn = SEQUENCE_LOSSES[loss]
+        self.loss_name = loss
+        self.name = name
+        self._lengths = [len(x) for x in tokens.input_ids]
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def lengths(self) -> list[int]:
+        return self._lengths
+
+    def loss(self, rows: list[int]) -> torch.Tensor:
+        model = self.model[0]
+        ids, mask, types = batching.padded(self.tokens.input_ids, self.tokens.token_type_ids, np.asarray(rows),
+                                           model.transformer.pad_id, model.device)
+        return self.loss_fn(model(ids, mask, types), self.targets[rows].to(model.device))
+
+
+def check_output(output, resume: bool) -> Path:
+    """The output folder of a training run: a folder (or nothing yet); one holding a checkpoint only
+    with resume."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: exists and is not a folder")
+    if not resume and output.is_dir() and (output / "checkpoint").exists():
+        raise InputError(f"--output {output}: holds a training checkpoint; pass --resume to continue it, "
+                         "or choose another folder")
+    return output
+
+
+def dataset_source(data) -> dict:
+    """Name, split, path, rows and sha256 of a Dataset (for the model card)."""
+    path = getattr(data, "path", None)
+    source = {"name": getattr(data, "name", "data"), "split": getattr(data, "split", ""),
+              "path": str(path) if path else None, "rows": len(data)}
+    try:
+        source["sha256"] = data.sha256
+    except (OSError, AttributeError, TypeError):
+        source["sha256"] = None
+    return source
+
+
+def head_card(*, title: str, summary: list[str], data: list[dict], config: TrainConfig, result: TrainResult,
+              evals: list[str], main_metric: str | None, before: dict | None, started: dt.datetime,
+              usage: list[str]) -> str:
+    """README.md of a trained head: what it is, the data, the settings, the metrics, how to use it."""
+    from .. import __version__
+    from ..train.card import _metrics_table
+
+    flat = lambda d: {k: v for k, v in (d or {}).items() if isinstance(v, (int, float))}  # noqa: E731
+    lines = [f"# {result.output.name}: {title}", "", *summary, "", "## Training data", "",
+             "| data | split | rows | file sha256 |", "|---|---|---:|---|"]
+    for d in data:
+        lines.append(f"| {d['name']} | {d['split']} | {d['rows']} | {(d.get('sha256') or '-')[:16]} |")
+    lines += ["", "## Hyper-parameters", "", "```json", json.dumps(dataclasses.asdict(config), indent=2), "```", "",
+              "## Results", ""]
+    if evals:
+        lines.append(f"Evaluated on {', '.join(evals)}; main metric `{main_metric}`. "
+                     + (f"The model in this folder is the best evaluation (step {result.best_step})."
+                        if result.best_step is not None else ""))
+        lines.append("")
+    lines += _metrics_table(flat(before), flat(result.best_metrics), flat(result.final_metrics))
+    early = "; stopped early (patience)" if result.stopped_early else ""
+    lines += ["", f"Steps: {result.steps} ({result.epochs_done} epochs); {result.seconds:.0f} s; "
+              f"{result.examples_per_s:.1f} examples/s{early}", ""]
+    for warning in result.warnings:
+        lines += [f"> Warning: {warning}", ""]
+    lines += ["## Usage", "", "```python", *usage, "```", "",
+              "Training log: `train_log.jsonl`; learning curve: `learning_curve.png`.", "",
+              f"Trained with twinbert {__version__}, started {started.isoformat(timespec='seconds')}.", ""]
+    return "\n".join(lines)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
