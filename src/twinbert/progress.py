@@ -23,13 +23,15 @@ class Progress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every = every if every is not None else (0.2 if self.tty else 5.0)
         self.done = 0
+        self.written = -1  # `done` when the last line was written (close() does not repeat it)
         self.start = self.last = time.perf_counter()
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0
         text = f"{self.desc}: {self.done}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"
-        text += f" | {rate:,.0f} {self.unit}/s | {_clock(elapsed)} elapsed"
+        text += f" | {rate:,.0f}" if rate >= 10 else f" | {rate:.2f}"
+        text += f" {self.unit}/s | {_clock(elapsed)} elapsed"
         if self.total and rate > 0:
             text += f" | ETA {_clock((self.total - self.done) / rate)}"
         return text
@@ -42,6 +44,7 @@ class Progress:
             self._write()
 
     def _write(self) -> None:
+        self.written = self.done
         if self.tty:
             self.stream.write("\r" + self.line() + "\033[K")
         else:
@@ -50,7 +53,8 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
-            self._write()
+            if self.written != self.done or self.tty:
+                self._write()
             if self.tty:
                 self.stream.write("\n")
             self.stream.flush()

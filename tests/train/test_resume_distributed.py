@@ -49,7 +49,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_model(setup, tmp_path):
     assert step < 120 and not (killed / "modules.json").exists()
     results = run_cli_batch({
         "resume": train_args(model, data, killed, "--resume"),
-        "straight": train_args(model, data, tmp_path / "straight"),
+        "straight": train_args(model, data, tmp_path / "straight", "--keep-checkpoint"),
         "changed": train_args(model, data, tmp_path / "straight", "--resume", "--lr", "1e-3"),
     }, tmp_path, env)
     assert results["resume"]["rc"] == 0, results["resume"]["stderr"]
@@ -62,6 +62,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_model(setup, tmp_path):
     train_steps = [json.loads(x)["step"] for x in (killed / "train_log.jsonl").read_text().splitlines()
                    if '"train"' in x]
     assert train_steps == sorted(set(train_steps)) and train_steps[-1] == 120
+    assert not (killed / "checkpoint").exists() and (tmp_path / "straight" / "checkpoint").is_dir()
     assert results["changed"]["rc"] == 2
     assert "lr was 0.0005 in the interrupted run but is 0.001 now" in results["changed"]["stderr"]
 

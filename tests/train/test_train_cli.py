@@ -38,7 +38,8 @@ def test_config_files_flags_and_refusals(tmp_path):
     model = build_tiny_bert(tmp_path / "bert")
     data = sts_file(tmp_path / "pairs.tsv", rows=32)
     (tmp_path / "run.toml").write_text(
-        f'model = "{model}"\noutput = "{tmp_path / "toml"}"\nepochs = 1\nbatch_size = 8\nlr = 1e-4\n\n'
+        f'model = "{model}"\noutput = "{tmp_path / "toml"}"\nepochs = 1\nbatch_size = 8\nlr = 1e-4\n'
+        'keep_checkpoint = true\n\n'
         f'[[datasets]]\ntask = "sts"\ndata = "{data}"\nloss = "cosine"\n\n'
         f'[[datasets]]\ntask = "sts"\ndata = "{data}"\nloss = "cosent"\nscale = 10\n')
     (tmp_path / "run.yaml").write_text(

@@ -1,15 +1,12 @@
 """twinbert train: fine-tune a sentence encoder (Siamese / triplet objectives) with flags or a config file."""
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_json, emit
+from .trainer_args import CONFIG_FLAGS, add_trainer_args, report
 
-CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "head_lr", "warmup", "weight_decay", "max_grad_norm",
-               "grad_accum", "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every")
+CONFIG_KEYS = CONFIG_FLAGS + ("head_lr",)
 SPEC_KEYS = ("split", "data", "columns", "score_range", "margin", "distance", "scale", "concat_product",
              "matryoshka", "limit")
 
@@ -38,33 +35,11 @@ def register(sub) -> None:
     p.add_argument("--teacher", help="teacher model for --loss mse (distillation)")
     p.add_argument("--eval", action="append", help="dev data TASK:SPLIT, e.g. stsb:dev (the first gives the main "
                    "metric); repeatable")
-    p.add_argument("--output", "-o", help="output folder: model, train_log.jsonl, learning_curve.png, README.md")
-    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --output from its checkpoint")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
-    p.add_argument("--batch-size", type=int, help="examples per batch (default 16)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 2e-5)")
     p.add_argument("--head-lr", type=float, help="learning rate of the loss's own weights, e.g. the new softmax "
                    "classifier (default: --lr); a fresh head learns slowly at an encoder's lr")
-    p.add_argument("--warmup", type=float, help="fraction of steps with linear warm-up (default 0.1)")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0; 0 = off)")
-    p.add_argument("--grad-accum", type=int, help="batches per optimizer step (default 1)")
-    p.add_argument("--precision", choices=["float32", "bfloat16"], help="bfloat16 = autocast")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--no-length-grouping", dest="length_grouped", action="store_false", default=None,
-                   help="plain shuffled batches instead of batches of similar length")
-    p.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch end)")
-    p.add_argument("--checkpoint-every", type=int, help="steps between resumable checkpoints (default: with each evaluation)")
-    p.add_argument("--patience", type=int, help="early stop after N evaluations without a new best")
-    p.add_argument("--decline-warning", type=int, help="warn when the dev score fell N evaluations in a row (default 3)")
-    p.add_argument("--log-every", type=int)
     p.add_argument("--max-seq-length", type=int)
-    p.add_argument("--device", help="cpu, cuda ... (default: cuda if available; torchrun: one GPU per process)")
-    p.add_argument("--data-root", help="folder with the shared datasets (default $TWINBERT_DATA or ../shared/data)")
     p.add_argument("--skip-bad-rows", action="store_true", default=None)
-    p.add_argument("--no-progress", action="store_true")
-    add_json(p)
+    add_trainer_args(p, config_file=True)
     p.set_defaults(run=run)
 
 
@@ -159,7 +134,8 @@ def build_run(args) -> dict:
     return {"model": get("model") or DEFAULT_MODEL, "specs": specs, "config": config, "output": output,
             "evals": [str(e) for e in (args.eval or _listify(file.get("eval")))], "teacher": get("teacher"),
             "resume": bool(get("resume")), "device": get("device"), "data_root": get("data_root"),
-            "skip_bad_rows": bool(get("skip_bad_rows")), "max_seq_length": get("max_seq_length")}
+            "skip_bad_rows": bool(get("skip_bad_rows")), "max_seq_length": get("max_seq_length"),
+            "trust_remote_code": bool(args.trust_remote_code)}
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -177,16 +153,5 @@ def run(args) -> int:
     check_device(plan["device"])
     result = train_sentence_encoder(plan.pop("model"), plan.pop("specs"), plan.pop("config"), plan.pop("output"),
                                     show_progress=not args.no_progress, **plan)
-    from ..train.distributed import current
-
-    if not current().is_main:
-        return 0
-    document = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result).items()}
-    text = (f"trained {result.steps} steps ({result.epochs_done} epochs) in {result.seconds:.0f} s, "
-            f"{result.examples_per_s:.1f} examples/s\n")
-    if result.best_metrics:
-        main = result.main_metric
-        text += f"best dev {main} = {result.best_metrics[main]:.4f} at step {result.best_step}\n"
-    text += f"model, train_log.jsonl, learning_curve.png and README.md in {result.output}"
-    emit(json.loads(json.dumps(document, default=str)), args.json, text)
+    report(result, args.json)
     return 0

@@ -9,13 +9,19 @@ from pathlib import Path
 from ..errors import InputError
 
 CONFIG_FLAGS = ("epochs", "max_steps", "batch_size", "lr", "warmup", "weight_decay", "max_grad_norm", "grad_accum",
-                "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every")
+                "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every",
+                "keep_checkpoint")
 
 
-def add_trainer_args(p, *, lr_default: str = "2e-5") -> None:
-    p.add_argument("--output", "-o", required=True,
+def add_trainer_args(p, *, lr_default: str = "2e-5", config_file: bool = False) -> None:
+    """The trainer's flags. With config_file=True (twinbert train --config) nothing is required and
+    unset flags stay None, so the file's values can fill them."""
+    p.add_argument("--output", "-o", required=not config_file,
                    help="output folder: model, train_log.jsonl, learning_curve.png, README.md")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    p.add_argument("--resume", action="store_true", default=None if config_file else False,
+                   help="continue the run in --output from its checkpoint")
+    p.add_argument("--keep-checkpoint", action="store_true", default=None,
+                   help="keep the resumable checkpoint (optimizer state, ~3x the model) after the run ends")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
     p.add_argument("--batch-size", type=int, help="examples per batch (default 16)")

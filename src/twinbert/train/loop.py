@@ -57,6 +57,7 @@ class TrainConfig:
     patience: int | None = None          # stop after this many evaluations without a new best
     decline_warning: int = 3             # warn when the dev score fell this many evaluations in a row
     log_every: int = 10
+    keep_checkpoint: bool = False        # keep checkpoint/ (optimizer state) once the run has finished
 
     def check(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
@@ -80,7 +81,7 @@ class TrainConfig:
 
 # fields a resumed run may change without breaking the replay of the steps already taken
 RESUME_MAY_CHANGE = ("epochs", "max_steps", "eval_every", "checkpoint_every", "patience", "decline_warning",
-                     "log_every")
+                     "log_every", "keep_checkpoint")
 
 
 @dataclass
@@ -327,6 +328,8 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
                          tracker.best_metrics, tracker.last_metrics, stopped_early, list(tracker.warnings), main_metric)
     if dist.is_main:
         _finish(output, model, save_model, result, card, evaluate is not None)
+        if not config.keep_checkpoint:
+            shutil.rmtree(output / checkpoint.FOLDER, ignore_errors=True)
         if stopped_early:
             log.info("early stop at step %d: no new best %s in %d evaluations", step, main_metric, config.patience)
     dist.barrier()
