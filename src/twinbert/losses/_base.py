@@ -14,6 +14,7 @@ from torch import nn
 
 
 class Loss(nn.Module):
+    name: str = ""                      # the --loss name
     columns: tuple[int, ...] = (2,)
     label_kind: str | None = None
 

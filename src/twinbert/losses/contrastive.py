@@ -14,6 +14,7 @@ from ._base import Loss, distances
 
 
 class ContrastiveLoss(Loss):
+    name = "contrastive"
     columns = (2,)
     label_kind = "binary"
 

@@ -13,6 +13,7 @@ from ._base import Loss
 
 
 class CoSENTLoss(Loss):
+    name = "cosent"
     columns = (2,)
     label_kind = "score"
 

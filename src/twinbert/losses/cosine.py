@@ -13,6 +13,7 @@ from ._base import Loss
 
 
 class CosineSimilarityLoss(Loss):
+    name = "cosine"
     columns = (2,)
     label_kind = "score"
 

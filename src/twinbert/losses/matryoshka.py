@@ -25,6 +25,7 @@ class MatryoshkaLoss(Loss):
         self.weights = [float(w) for w in weights] if weights else [1.0] * len(self.dims)
         if len(self.weights) != len(self.dims):
             raise ValueError("matryoshka weights: one weight per dimension expected")
+        self.name = loss.name
         self.columns = loss.columns
         self.label_kind = loss.label_kind
 

@@ -14,6 +14,7 @@ from ._base import Loss
 
 
 class MSELoss(Loss):
+    name = "mse"
     columns = (1, 2)
     label_kind = "vector"
 

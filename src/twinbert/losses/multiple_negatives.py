@@ -16,6 +16,7 @@ from ._base import Loss, cosine_matrix
 
 
 class MultipleNegativesRankingLoss(Loss):
+    name = "mnrl"
     columns = (2, 3)
     label_kind = None
 

@@ -16,6 +16,7 @@ from ._base import Loss
 
 
 class SoftmaxLoss(Loss):
+    name = "softmax"
     columns = (2,)
     label_kind = "class"
 

@@ -15,6 +15,7 @@ METRICS = ("euclidean", "manhattan", "cosine")
 
 
 class TripletLoss(Loss):
+    name = "triplet"
     columns = (3,)
     label_kind = None
 

@@ -35,7 +35,7 @@ class SentenceObjective(Objective):
         self.encoder = [encoder]  # a list: the encoder's weights belong to the model, not to this objective
         self.loss_fn = loss
         self.name = data.name
-        self.no_duplicates = loss_name_of(loss) == "mnrl"
+        self.no_duplicates = loss.name == "mnrl"
         transformer = encoder.transformer
         self.tokens = [transformer.tokenize(list(col)) for col in data.columns]
         self._lengths = [max(len(t.input_ids[i]) for t in self.tokens) for i in range(len(data))]
@@ -65,13 +65,6 @@ class SentenceObjective(Objective):
         embeddings = list(vectors.split(len(rows)))
         labels = None if self.labels is None else self.labels[rows].to(vectors.device)
         return self.loss_fn(embeddings, labels)
-
-
-def loss_name_of(loss) -> str:
-    inner = getattr(loss, "loss", loss)
-    return {"SoftmaxLoss": "softmax", "CosineSimilarityLoss": "cosine", "TripletLoss": "triplet",
-            "MultipleNegativesRankingLoss": "mnrl", "CoSENTLoss": "cosent", "ContrastiveLoss": "contrastive",
-            "MSELoss": "mse"}.get(type(inner).__name__, type(inner).__name__)
 
 
 @dataclass
@@ -226,7 +219,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
 def _softmax_head(objectives):
     """The first objective trained with the softmax loss on named labels, and those labels."""
     for o in objectives:
-        if loss_name_of(o.loss_fn) == "softmax" and o.label_names:
+        if o.loss_fn.name == "softmax" and o.label_names:
             return o, o.label_names
     return None, None
 
