@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..evaluate.classification import classification_report
 from ..train.loop import TrainConfig, TrainResult, fit
 from .sequence import SequenceModel, load_sequence_transformer, text_list
-from .training import SequenceObjective, check_output, dataset_source, head_card, now
+from ..train.loop import check_output
+from .training import SequenceObjective, dataset_source, head_card, now
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ from ..evaluate.sts import pearson, spearman
 from ..train.loop import TrainConfig, TrainResult, fit
 from .classifier import _check_length, _softmax, _where
 from .sequence import SequenceModel, load_sequence_transformer, text_list
-from .training import SequenceObjective, check_output, dataset_source, head_card, now
+from ..train.loop import check_output
+from .training import SequenceObjective, dataset_source, head_card, now
 
 SCORE_LOSSES = ("bce", "mse")
 # what sentence-transformers' CrossEncoder applies to the logits, recorded in config.json

@@ -30,7 +30,8 @@ from ..errors import InputError
 from ..modules.transformer import Transformer
 from ..train.loop import TrainConfig, TrainResult, fit
 from ..train.objective import Objective
-from .training import check_output, dataset_source, head_card, now
+from ..train.loop import check_output
+from .training import dataset_source, head_card, now
 
 log = logging.getLogger("twinbert")
 

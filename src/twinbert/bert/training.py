@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -63,18 +62,6 @@ class SequenceObjective(Objective):
         ids, mask, types = batching.padded(self.tokens.input_ids, self.tokens.token_type_ids, np.asarray(rows),
                                            model.transformer.pad_id, model.device)
         return self.loss_fn(model(ids, mask, types), self.targets[rows].to(model.device))
-
-
-def check_output(output, resume: bool) -> Path:
-    """The output folder of a training run: a folder (or nothing yet); one holding a checkpoint only
-    with resume."""
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output}: exists and is not a folder")
-    if not resume and output.is_dir() and (output / "checkpoint").exists():
-        raise InputError(f"--output {output}: holds a training checkpoint; pass --resume to continue it, "
-                         "or choose another folder")
-    return output
 
 
 def dataset_source(data) -> dict:

@@ -358,6 +358,18 @@ def _finish(output: Path, model, save_model, result: TrainResult, card, has_eval
             fh.write(card(result))
 
 
+def check_output(output, resume: bool) -> Path:
+    """The output folder of a training run: a folder (or nothing yet); one holding a checkpoint only
+    with resume."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: exists and is not a folder")
+    if not resume and output.is_dir() and (output / checkpoint.FOLDER).exists():
+        raise InputError(f"--output {output}: holds a training checkpoint; pass --resume to continue it, "
+                         "or choose another folder")
+    return output
+
+
 def read_log(path: Path) -> list[dict]:
     if not path.is_file():
         return []

@@ -19,7 +19,7 @@ from ..losses import LOSSES, build_loss, loss_name
 from . import data as train_data
 from .distributed import current as current_dist
 from .distributed import device_for_rank
-from .loop import TrainConfig, TrainResult, fit
+from .loop import TrainConfig, TrainResult, check_output, fit
 from .objective import Objective
 
 
@@ -144,12 +144,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     if not specs:
         raise InputError("nothing to train: give at least one --task with its --loss")
     config.check()
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output}: exists and is not a folder")
-    if not resume and output.is_dir() and (output / "checkpoint").exists():
-        raise InputError(f"--output {output}: holds a training checkpoint; pass --resume to continue it, "
-                         "or choose another folder")
+    output = check_output(output, resume)
     # 1. data and evaluation data, checked before anything heavy
     losses_named = [loss_name(s.loss) for s in specs]
     datasets = [read_training_data(s, data_root, skip_bad_rows) for s in specs]
