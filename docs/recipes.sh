@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The training recipes of docs/training.md, run one after another; results in runs/*/ and runs/*.json.
-# On the 2-core CPU each uses a subset (--limit: 2,000 rows; SNLI 6,000 pairs = about 2,000 triplets) for one
+# On the 2-core CPU each uses a subset (--limit: 2,000 rows; SNLI 6,000 pairs = 1,794 triplets) for one
 # epoch; drop --limit for the full sets.
 set -euo pipefail
 mkdir -p runs
