@@ -17,7 +17,8 @@ import torch
 from ..errors import InputError
 from ..evaluate.classification import classification_report
 from ..train.loop import TrainConfig, TrainResult, fit
-from .sequence import SequenceModel, load_sequence_transformer, text_list
+from ._common import text_list
+from .sequence import SequenceModel, load_sequence_transformer
 from ..train.loop import check_output
 from .training import SequenceObjective, dataset_source, head_card, now
 

@@ -22,7 +22,8 @@ from ..evaluate.classification import classification_report
 from ..evaluate.sts import pearson, spearman
 from ..train.loop import TrainConfig, TrainResult, fit
 from .classifier import _check_length, _softmax, _where
-from .sequence import SequenceModel, load_sequence_transformer, text_list
+from ._common import text_list
+from .sequence import SequenceModel, load_sequence_transformer
 from ..train.loop import check_output
 from .training import SequenceObjective, dataset_source, head_card, now
 

@@ -178,14 +178,3 @@ class SequenceModel(nn.Module):
         with atomic_folder(Path(path), self.kind) as tmp:
             self.write(tmp)
         return Path(path)
-
-
-def text_list(texts, name: str) -> list[str]:
-    """One text or a sequence of texts -> a non-empty list of str (InputError naming `name` otherwise)."""
-    items = [texts] if isinstance(texts, str) else list(texts)
-    if not items:
-        raise InputError(f"{name} is empty: give at least one text")
-    for i, t in enumerate(items):
-        if not isinstance(t, str):
-            raise InputError(f"{name}[{i}] is {type(t).__name__}, expected a text (str)")
-    return items

@@ -3,9 +3,7 @@ sequence head, its Objective for twinbert.train.loop.fit, the output-folder chec
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 
 import numpy as np
 import torch
@@ -81,26 +79,13 @@ def head_card(*, title: str, summary: list[str], data: list[dict], config: Train
               usage: list[str]) -> str:
     """README.md of a trained head: what it is, the data, the settings, the metrics, how to use it."""
     from .. import __version__
-    from ..train.card import _metrics_table
+    from ..train.card import settings_and_results
 
-    flat = lambda d: {k: v for k, v in (d or {}).items() if isinstance(v, (int, float))}  # noqa: E731
     lines = [f"# {result.output.name}: {title}", "", *summary, "", "## Training data", "",
              "| data | split | rows | file sha256 |", "|---|---|---:|---|"]
     for d in data:
         lines.append(f"| {d['name']} | {d['split']} | {d['rows']} | {(d.get('sha256') or '-')[:16]} |")
-    lines += ["", "## Hyper-parameters", "", "```json", json.dumps(dataclasses.asdict(config), indent=2), "```", "",
-              "## Results", ""]
-    if evals:
-        lines.append(f"Evaluated on {', '.join(evals)}; main metric `{main_metric}`. "
-                     + (f"The model in this folder is the best evaluation (step {result.best_step})."
-                        if result.best_step is not None else ""))
-        lines.append("")
-    lines += _metrics_table(flat(before), flat(result.best_metrics), flat(result.final_metrics))
-    early = "; stopped early (patience)" if result.stopped_early else ""
-    lines += ["", f"Steps: {result.steps} ({result.epochs_done} epochs); {result.seconds:.0f} s; "
-              f"{result.examples_per_s:.1f} examples/s{early}", ""]
-    for warning in result.warnings:
-        lines += [f"> Warning: {warning}", ""]
+    lines += ["", *settings_and_results(config, result, evals, main_metric, before)]
     lines += ["## Usage", "", "```python", *usage, "```", "",
               "Training log: `train_log.jsonl`; learning curve: `learning_curve.png`.", "",
               f"Trained with twinbert {__version__}, started {started.isoformat(timespec='seconds')}.", ""]

@@ -18,6 +18,27 @@ def _metrics_table(before: dict | None, best: dict, final: dict) -> list[str]:
     return lines
 
 
+def settings_and_results(config: TrainConfig, result: TrainResult, evals: list[str], main_metric: str | None,
+                         before: dict | None) -> list[str]:
+    """The card sections every trained model shares: hyper-parameters, metrics before/best/last (numbers
+    only), steps and speed, and any warning the run raised."""
+    numbers = lambda d: {k: v for k, v in (d or {}).items() if isinstance(v, (int, float))}  # noqa: E731
+    lines = ["## Hyper-parameters", "", "```json", json.dumps(dataclasses.asdict(config), indent=2), "```", "",
+             "## Results", ""]
+    if evals:
+        lines.append(f"Evaluated on {', '.join(evals)}; main metric `{main_metric}`. "
+                     + (f"The model in this folder is the best evaluation (step {result.best_step})."
+                        if result.best_step is not None else ""))
+        lines.append("")
+    lines += _metrics_table(numbers(before), numbers(result.best_metrics), numbers(result.final_metrics))
+    early = "; stopped early (patience)" if result.stopped_early else ""
+    lines += ["", f"Steps: {result.steps} ({result.epochs_done} epochs); {result.seconds:.0f} s; "
+              f"{result.examples_per_s:.1f} examples/s{early}", ""]
+    for warning in result.warnings:
+        lines += [f"> Warning: {warning}", ""]
+    return lines
+
+
 def model_card(encoder, datasets: list[dict], config: TrainConfig, result: TrainResult, *, evals: list[str],
                main_metric: str | None, before: dict | None, started: dt.datetime) -> str:
     from .. import __version__
@@ -39,20 +60,7 @@ def model_card(encoder, datasets: list[dict], config: TrainConfig, result: Train
         opts = ", ".join(f"{k}={v}" for k, v in d["options"].items()) or "defaults"
         lines.append(f"| {d['data']['name']} | {d['rows']} | {d['loss']} ({d['loss_class']}) | {opts} | "
                      f"{d['data'].get('sha256', '-')[:16]} |")
-    lines += ["", "## Hyper-parameters", "", "```json",
-              json.dumps(dataclasses.asdict(config), indent=2), "```", "",
-              "## Results", ""]
-    if evals:
-        lines.append(f"Evaluated on {', '.join(evals)}; main metric `{main_metric}`. "
-                     + (f"The model in this folder is the best evaluation (step {result.best_step})."
-                        if result.best_step is not None else ""))
-        lines.append("")
-    lines += _metrics_table(before, result.best_metrics, result.final_metrics)
-    lines += ["", f"Steps: {result.steps} ({result.epochs_done} epochs); {result.seconds:.0f} s; "
-              f"{result.examples_per_s:.1f} examples/s" + ("; stopped early (patience)" if result.stopped_early else ""),
-              ""]
-    for warning in result.warnings:
-        lines += [f"> Warning: {warning}", ""]
+    lines += ["", *settings_and_results(config, result, evals, main_metric, before)]
     lines += ["## Usage", "", "```python", "import twinbert", "",
               f"model = twinbert.load({str(result.output)!r})",
               "vectors = model.encode([\"A man is playing a guitar.\", \"Someone plays an instrument.\"])",
