@@ -6,12 +6,16 @@
     model (all-MiniLM-L6-v2); then 10,000 sentences, next to the SBERT paper's figures.
 (b) ann: N synthetic clustered unit vectors (default 1M x 384; --quick: 100k): build time,
     memory, single-query latency p50/p99, batch throughput and recall@k against the exact
-    search, for the flat (exact), HNSW and IVF backends of twinbert.search.Index.
+    search, for the flat (exact), HNSW and IVF backends of twinbert.search.Index (hnsw and ivf
+    tuned at build time for --recall-target unless a fixed ef_search / nprobe is given).
+(c) cranfield: retrieval metrics (twinbert.evaluate.evaluate_retrieval) of all-MiniLM-L6-v2 on
+    Cranfield through each index, and the approximate indexes' recall@10 against the exact one.
 
     python benchmarks/search.py                      # both parts, 1M vectors
     python benchmarks/search.py --part ann --quick   # 100k vectors only
     python benchmarks/search.py --part ann --quick --hnsw-ef-sweep 256,512 --ivf-nprobe-sweep 16,64
     python benchmarks/search.py --part mining --json results.json
+    python benchmarks/search.py --part cranfield
 
 Not run by the tests. Needs faiss-cpu for hnsw/ivf and sentence-transformers for (a).
 """
@@ -204,9 +208,11 @@ def bench_ann(args) -> dict:
     print(f"[ann] exact ground truth for {args.queries} queries: {exact_s:.1f} s", flush=True)
 
     params = {"flat": {},
-              "hnsw": {"M": args.hnsw_m, "ef_construction": args.hnsw_ef_construction,
-                       "ef_search": args.hnsw_ef_search},
+              "hnsw": {k: v for k, v in (("M", args.hnsw_m), ("ef_construction", args.hnsw_ef_construction),
+                                         ("ef_search", args.hnsw_ef_search)) if v},
               "ivf": {k: v for k, v in (("nlist", args.ivf_nlist), ("nprobe", args.ivf_nprobe)) if v}}
+    for backend in ("hnsw", "ivf"):  # no fixed knob: tuned at build time for the recall target
+        params[backend]["recall_target"] = args.recall_target
     rows = []
     for backend in args.backends.split(","):
         gc.collect()
@@ -214,7 +220,10 @@ def bench_ann(args) -> dict:
         index, build_s = timed(Index.build, embeddings=corpus, metric="cosine", backend=backend,
                                **params[backend])
         mem = rss_mib() - before
-        print(f"[ann] {backend}: built in {build_s:.1f} s, +{mem:.0f} MiB", flush=True)
+        tuned = index.tuning
+        print(f"[ann] {backend}: built in {build_s:.1f} s, +{mem:.0f} MiB"
+              + (f"; tuned {tuned['knob']}={tuned['value']} (recall@{tuned['k']} {tuned['recall']:.4f} on "
+                 f"{tuned['queries']} stored rows; trials {tuned['trials']})" if tuned else ""), flush=True)
         n_lat = min(args.latency_queries, args.queries)
         if backend == "flat":
             n_lat = min(n_lat, args.flat_latency_queries)
@@ -232,7 +241,10 @@ def bench_ann(args) -> dict:
                 lat.append((time.perf_counter() - start) * 1000)
             hits, batch_s = timed(index.search, queries, k=args.k)
             rec = float(np.mean([len({h["id"] for h in row} & t) / len(t) for row, t in zip(hits, truth)]))
-            rows.append({"backend": backend if setting is None else f"{backend} {knob}={setting}",
+            label = backend if setting is None else f"{backend} {knob}={setting}"
+            if setting is None and tuned:
+                label = f"{backend} (tuned {knob}={tuned['value']})"
+            rows.append({"backend": label, "tuning": tuned if setting is None else None,
                          "params": index.backend_params, "build_s": build_s if setting is None else None,
                          "memory_mib": mem if setting is None else None,
                          "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
@@ -260,12 +272,63 @@ def print_ann(r: dict) -> None:
           f"{r['vectors'] * r['dim'] * 4 / 2**20:.0f} MiB; peak RSS {r['peak_rss_mib']:.0f} MiB)")
 
 
+# --------------------------------------------------------------------------- (c) cranfield
+
+class CachedEncoder:
+    """Encodes each text once, however many evaluations ask for it."""
+
+    def __init__(self, encoder):
+        self.encoder, self.name, self.cache = encoder, encoder.name, {}
+
+    def encode(self, texts, **options):
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            self.cache.update(zip(missing, self.encoder.encode(missing, **options)))
+        return np.stack([self.cache[t] for t in texts])
+
+
+def bench_cranfield(args) -> dict:
+    import twinbert
+    from twinbert.data import load_task
+    from twinbert.evaluate import evaluate_retrieval
+    from twinbert.evaluate.retrieval import check_collection
+    from twinbert.search import Index
+
+    data = load_task("cranfield", "test", root=Path(args.stsb).parent)
+    encoder = CachedEncoder(twinbert.load("all-MiniLM-L6-v2", device="cpu"))
+    _, queries, _, documents = check_collection(data)
+    print(f"[cranfield] {len(queries)} queries, {len(documents)} documents", flush=True)
+    rows, exact_hits = [], None
+    for backend in ("flat", "hnsw", "ivf"):
+        metrics, seconds = timed(evaluate_retrieval, encoder, data, index=backend)
+        index = Index.build(embeddings=encoder.encode(documents), backend=backend)  # for recall and tuning
+        hits = [{h["id"] for h in row} for row in index.search(encoder.encode(queries), k=10)]
+        exact_hits = exact_hits or hits
+        recall = float(np.mean([len(h & e) / len(e) for h, e in zip(hits, exact_hits)]))
+        rows.append({"backend": backend, "seconds": seconds, "recall_vs_exact": recall,
+                     "tuning": index.tuning, **{k: metrics[f"cosine_{k}"] for k in
+                                                ("ndcg@10", "mrr@10", "map@100", "recall@100", "accuracy@1")}})
+        print(f"[cranfield] {backend}: ndcg@10 {rows[-1]['ndcg@10']:.4f}, recall@10 vs exact {recall:.4f}",
+              flush=True)
+    return {"queries": len(queries), "documents": len(documents), "rows": rows}
+
+
+def print_cranfield(r: dict) -> None:
+    print(f"\n(c) Cranfield, {r['queries']} queries, {r['documents']} documents, all-MiniLM-L6-v2, cosine")
+    for row in r["rows"]:
+        row["tuned"] = "-" if not row["tuning"] else f"{row['tuning']['knob']}={row['tuning']['value']}"
+    print(table(r["rows"], [("backend", "index", "s"), ("tuned", "tuned", "s"), ("ndcg@10", "nDCG@10", ".4f"),
+                            ("mrr@10", "MRR@10", ".4f"), ("map@100", "MAP@100", ".4f"),
+                            ("recall@100", "recall@100", ".4f"),
+                            ("recall_vs_exact", "recall@10 vs exact", ".4f")]))
+
+
 # --------------------------------------------------------------------------- main
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=("all", "mining", "ann"), default="all")
+    p.add_argument("--part", choices=("all", "mining", "ann", "cranfield"), default="all")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
     g = p.add_argument_group("mining")
     g.add_argument("--stsb", default=str(DEFAULT_STSB), help="folder with sts-{train,dev,test}.csv")
@@ -282,11 +345,14 @@ def main(argv=None) -> int:
     g.add_argument("--flat-latency-queries", type=int, default=30, help="fewer for the slow exact scan")
     g.add_argument("--k", type=int, default=10)
     g.add_argument("--backends", default="flat,hnsw,ivf")
-    g.add_argument("--hnsw-m", type=int, default=32)
-    g.add_argument("--hnsw-ef-construction", type=int, default=40)
-    g.add_argument("--hnsw-ef-search", type=int, default=128)
+    g.add_argument("--recall-target", type=float, default=0.95,
+                   help="hnsw/ivf without a fixed knob: tune ef_search/nprobe at build time for this "
+                        "recall@10 (default 0.95)")
+    g.add_argument("--hnsw-m", type=int, help="default: twinbert's")
+    g.add_argument("--hnsw-ef-construction", type=int, help="default: twinbert's")
+    g.add_argument("--hnsw-ef-search", type=int, help="a fixed ef_search instead of tuning")
     g.add_argument("--ivf-nlist", type=int)
-    g.add_argument("--ivf-nprobe", type=int)
+    g.add_argument("--ivf-nprobe", type=int, help="a fixed nprobe instead of tuning")
     g.add_argument("--hnsw-ef-sweep", default="", metavar="LIST",
                    help="also search with these ef_search values, e.g. 256,512 (no rebuild)")
     g.add_argument("--ivf-nprobe-sweep", default="", metavar="LIST",
@@ -298,6 +364,8 @@ def main(argv=None) -> int:
         results["mining"] = bench_mining(args)
     if args.part in ("all", "ann"):
         results["ann"] = bench_ann(args)
+    if args.part in ("all", "cranfield"):
+        results["cranfield"] = bench_cranfield(args)
 
     m = results["machine"]
     print(f"\nmachine: {m.get('cpu', '?')}, {m['cpus']} CPUs, torch {m['torch']} "
@@ -306,6 +374,8 @@ def main(argv=None) -> int:
         print_mining(results["mining"])
     if "ann" in results:
         print_ann(results["ann"])
+    if "cranfield" in results:
+        print_cranfield(results["cranfield"])
     if args.json:
         text = json.dumps(results, indent=2)
         if args.json == "-":

@@ -32,12 +32,17 @@ from .progress import Progress
 log = logging.getLogger("twinbert")
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+INT8 = "int8"  # float32 weights, encoder Linear layers computed in int8 (twinbert.quantization)
 OUTPUTS = ("sentence", "token", "all_layers")
 
 
-def parse_precision(precision: str) -> torch.dtype:
+def parse_precision(precision: str, *, int8: bool = False) -> torch.dtype:
+    """The torch dtype of a precision name; with int8=True also accepts "int8" (float32 weights)."""
+    if int8 and precision == INT8:
+        return torch.float32
     if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        accepted = list(PRECISIONS) + ([INT8] if int8 else [])
+        raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(accepted)}")
     return PRECISIONS[precision]
 
 
@@ -85,6 +90,7 @@ class SentenceEncoder(nn.Module):
         self.name = name
         self.similarity_fn_name = similarity
         self.prompts = dict(prompts or {})
+        self.default_precision: str | None = None  # encode()'s precision when not given ("int8")
 
     # ----------------------------------------------------------------- facts
     @property
@@ -124,7 +130,7 @@ class SentenceEncoder(nn.Module):
             "max_seq_length": self.max_seq_length,
             "dimension": self.dimension,
             "similarity": self.similarity_fn_name,
-            "precision": str(self.dtype).replace("torch.", ""),
+            "precision": self.default_precision or str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
         }
 
@@ -170,7 +176,9 @@ class SentenceEncoder(nn.Module):
             applied to every hidden state (0 = embeddings); Dense modules are not applied to it.
         batch_tokens: the token budget of one batch (rows x longest row).
         precision: "float32", "bfloat16" or "float16" compute (autocast when it differs from the
-            weights); the result is always float32.
+            weights), or "int8" (CPU: the encoder's Linear layers as int8 products with per-token and
+            per-channel scales, see twinbert.quantization); default: the precision given to load.
+            The result is always float32.
         convert_to: "numpy" or "torch".
         """
         single = isinstance(texts, str)
@@ -280,8 +288,13 @@ class SentenceEncoder(nn.Module):
         return result
 
     def _autocast(self, precision: str | None):
+        precision = precision or self.default_precision
         if precision is None:
             return contextlib.nullcontext()
+        if precision == INT8:
+            from .quantization import int8_linears
+
+            return int8_linears(self.transformer.model)
         dtype = parse_precision(precision)
         if dtype == self.dtype:
             return contextlib.nullcontext()
@@ -331,8 +344,10 @@ def default_device() -> str:
 def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str | None = None,
          precision: str = "float32", *, pooling: str | None = None, trust_remote_code: bool = False) -> SentenceEncoder:
     """Load a sentence encoder from a folder (sentence-transformers or plain Hugging Face checkpoint)
-    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise."""
-    dtype = parse_precision(precision)
+    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise.
+    precision: "float32", "bfloat16", "float16" (the weights' dtype) or "int8" (float32 weights,
+    encode() computes the encoder's Linear layers in int8 on the CPU)."""
+    dtype = parse_precision(precision, int8=True)
     folder = resolving.resolve(name_or_path)
     spec = st_folder.read_folder(folder)
     if not spec.backbone.is_dir():
@@ -347,6 +362,9 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
     for layer in encoder.dense:
         layer.to(dtype)
     encoder.eval()
+    if precision == INT8:
+        encoder.default_precision = INT8
+        encoder.encode("")  # int8 needs a CPU and quantizable layers: fail now, not mid-job
     return encoder
 
 

@@ -162,6 +162,15 @@ def test_retrieval_on_a_small_cranfield_folder(capsys, tiny_bert, tmp_path):
     assert doc["evaluation"] == "retrieval" and doc["data"]["queries"] == 2 and doc["data"]["corpus"] == 8
     assert {"cosine_mrr@10", "cosine_ndcg@10", "cosine_map@100", "cosine_recall@100", "cosine_accuracy@1"} <= set(doc["metrics"])
     assert doc["metrics"]["cosine_recall@100"] == 1.0  # 8 documents: everything is retrieved
+    pytest.importorskip("faiss")
+    code, out, err = run(capsys, "eval", tiny_bert, "--task", "cranfield", "--data", folder, "--index", "hnsw",
+                         "--json")
+    assert code == 0, err
+    approx = json.loads(out)
+    assert approx["settings"]["index"] == "hnsw"
+    assert approx["metrics"] == pytest.approx(doc["metrics"], abs=1e-6)  # 8 documents: nothing to miss
+    code, out, err = run(capsys, "eval", tiny_bert, "--task", "mrpc", "--data-root", DATA, "--index", "ivf")
+    assert code == 2 and "--index" in err and "retrieval tasks" in err
 
 
 def test_sweep_command(capsys, tiny_bert, sts_file, tmp_path):

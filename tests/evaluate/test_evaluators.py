@@ -205,10 +205,46 @@ def test_nli_triplets_pair_ith_entailment_with_ith_contradiction():
     (lambda: evaluate_retrieval(NoEncoder(), RetrievalData({"1": "q"}, {"d": "doc"}, {})), "no query has"),
     (lambda: evaluate_retrieval(NoEncoder(), RetrievalData({"1": "q"}, {"d": "doc"}, {"1": {"d"}}), metric="l2"),
      "unknown similarity"),
+    (lambda: evaluate_retrieval(NoEncoder(), RetrievalData({"1": "q"}, {"d": "doc"}, {"1": {"d"}}), index="annoy"),
+     "expected flat"),
+    (lambda: evaluate_retrieval(NoEncoder(), RetrievalData({"1": "q"}, {"d": "doc"}, {"1": {"d"}}),
+                                index_params={"M": 8}), "approximate"),
 ])
 def test_bad_data_is_refused_before_encoding(call, message):
     with pytest.raises(InputError, match=message):
         call()
+
+
+class TableEncoder:
+    """Texts are keys of a table of fixed vectors."""
+    name = "table"
+
+    def __init__(self, table):
+        self.table = table
+
+    def encode(self, texts, **options):
+        return np.stack([self.table[t] for t in texts])
+
+
+def test_retrieval_through_an_approximate_index():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(3)
+    centers = rng.standard_normal((40, 32))
+    table = {f"d{i}": centers[i % 40] + rng.standard_normal(32) for i in range(4000)}
+    table.update({f"q{i}": centers[i % 40] + rng.standard_normal(32) for i in range(60)})
+    table = {t: v.astype(np.float32) for t, v in table.items()}
+    docs = np.stack([table[f"d{i}"] for i in range(4000)])
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    relevant = {f"q{i}": {f"d{j}" for j in np.argsort(-docs @ table[f"q{i}"])[:5]} for i in range(60)}
+    data = RetrievalData({f"q{i}": f"q{i}" for i in range(60)}, {f"d{i}": f"d{i}" for i in range(4000)}, relevant)
+    encoder = TableEncoder(table)
+    exact = evaluate_retrieval(encoder, data)
+    # every IVF cell visited: the same ranking as the exact search
+    exhaustive = evaluate_retrieval(encoder, data, index="ivf", index_params={"nlist": 16, "nprobe": 16})
+    assert exhaustive == pytest.approx(exact, abs=1e-9)
+    tuned = evaluate_retrieval(encoder, data, index="hnsw", index_params={"M": 8, "ef_construction": 16})
+    assert set(tuned) == set(exact) and exact["cosine_ndcg@10"] > 0.99  # relevant = the 5 nearest
+    assert tuned["cosine_ndcg@10"] == pytest.approx(exact["cosine_ndcg@10"], abs=0.05)
 
 
 # ------------------------------------------------------------------ the real model

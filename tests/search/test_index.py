@@ -372,3 +372,21 @@ def test_missing_faiss_is_a_clear_error(monkeypatch):
         Index.build(embeddings=random_vectors(3), backend="hnsw")
     Index.build(embeddings=random_vectors(3))  # flat needs no faiss
 
+
+
+def test_reads_and_extends_a_bare_hnsw_graph(tmp_path):
+    """Indexes saved before the IndexIDMap wrapper hold a bare IndexHNSWFlat (labels = insertion order)."""
+    faiss = pytest.importorskip("faiss")
+    vectors = clustered(600, dim=16)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    path = Index.build(embeddings=vectors[:500], backend="hnsw", ef_search=64).save(tmp_path / "ix")
+    bare = faiss.IndexHNSWFlat(16, 32, faiss.METRIC_INNER_PRODUCT)
+    bare.add(np.ascontiguousarray(unit[:500]))
+    faiss.write_index(bare, str(path / ANN_FILE))
+    index = Index.load(path)
+    assert not index._ann.any_order
+    exact = Index.build(embeddings=vectors).search(vectors[500:520], k=5)
+    index.add(embeddings=vectors[500:])
+    assert recall(index.search(vectors[500:520], k=5), exact) >= 0.95
+    report = index.tune(0.9)
+    assert report["queries_from"] == "stored rows" and report["reached"]

@@ -74,3 +74,34 @@ def test_search_refuses_other_model(tiny_bert, texts_file, tmp_path):
 def test_mine_bad_top(tiny_bert, texts_file):
     done = cli("mine", texts_file, "--model", tiny_bert, "--top", 0)
     assert done.returncode == 2 and "max_pairs" in done.stderr
+
+
+def test_index_tune_and_recall_target(tmp_path):
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((30, 24))
+    vectors = (centers[rng.integers(0, 30, 3000)] + rng.standard_normal((3000, 24))).astype(np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    done = cli("index", "build", tmp_path / "ix", "--embeddings", tmp_path / "v.npy", "--model", "m",
+               "--backend", "hnsw", "--param", "M=8", "--param", "ef_construction=16", "--recall-target", "0.97",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    built = json.loads(done.stdout)
+    assert built["tuning"]["target"] == 0.97 and built["tuning"]["recall_low"] >= 0.97
+    assert built["backend_params"]["ef_search"] == built["tuning"]["value"]
+
+    done = cli("index", "tune", tmp_path / "ix", "--recall", "0.8", "-k", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["queries_from"] == "stored rows" and report["k"] == 5
+    assert report["value"] <= built["tuning"]["value"]
+    assert twinbert.search.Index.load(tmp_path / "ix").backend_params["ef_search"] == report["value"]
+    done = cli("index", "tune", tmp_path / "ix", "--recall", "0.8")
+    assert done.returncode == 0 and "<-" in done.stdout and "recall@10" in done.stdout
+
+    done = cli("index", "build", tmp_path / "flat", "--embeddings", tmp_path / "v.npy", "--model", "m")
+    assert done.returncode == 0, done.stderr
+    done = cli("index", "tune", tmp_path / "flat")
+    assert done.returncode == 2 and "exact" in done.stderr
+    done = cli("index", "tune", tmp_path / "ix", "--recall", "1.5")
+    assert done.returncode == 2 and "recall target" in done.stderr

@@ -50,6 +50,9 @@ def register(sub) -> None:
                         "(default: choose them on the evaluated data, as sentence-transformers does)")
     p.add_argument("--threshold-data", default=None, metavar="FILE",
                    help="pair classification: as --threshold-split, from a file")
+    p.add_argument("--index", default=None, choices=["flat", "hnsw", "ivf"],
+                   help="retrieval: rank with this index (default flat = exact; hnsw / ivf approximate, "
+                        "tuned for recall@10 0.95, need faiss)")
     _add_output(p, "STS: write a scatter plot of cosine similarity vs gold score (a .png, or a folder)")
     p.set_defaults(run=run_eval_command)
 
@@ -81,7 +84,7 @@ def run_eval_command(args) -> int:
     doc = run_eval(args.model, args.task, args.split, **_data_kwargs(args), **_model_kwargs(args),
                    threshold_split=args.threshold_split, threshold_data=args.threshold_data,
                    pooling=args.pooling, layers=args.layers, normalize=args.normalize,
-                   batch_tokens=args.batch_tokens, output=args.output, plot=args.plot)
+                   batch_tokens=args.batch_tokens, output=args.output, plot=args.plot, index=args.index)
     common.emit(doc, args.json, format_eval(doc))
     return 0
 

@@ -1,4 +1,4 @@
-"""twinbert index build|add, twinbert search, twinbert mine: thin commands over twinbert.search."""
+"""twinbert index build|add|tune, twinbert search, twinbert mine: thin commands over twinbert.search."""
 from __future__ import annotations
 
 from . import common
@@ -20,11 +20,28 @@ def register(sub) -> None:
             v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf"],
                            help="flat = exact; hnsw / ivf = approximate (needs faiss: pip install 'twinbert[faiss]')")
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                           help="backend parameter, e.g. M=32, ef_search=128, nlist=1024, nprobe=16")
+                           help="backend parameter, e.g. M=32, ef_construction=80, nlist=1024; a fixed "
+                                "ef_search=... or nprobe=... replaces the tuning")
+            v.add_argument("--recall-target", type=float, default=0.95, metavar="R",
+                           help="hnsw / ivf: tune ef_search / nprobe to the smallest value whose recall@10 "
+                                "against the exact search reaches R (default 0.95)")
         else:
             _add_index_model(v, "add")
         common.add_json(v)
         v.set_defaults(run=run_index)
+
+    t = verbs.add_parser("tune", help="choose ef_search (hnsw) / nprobe (ivf) for a recall target, "
+                                      "measured against the exact search")
+    t.add_argument("index", help="index folder")
+    t.add_argument("--recall", type=float, default=0.95, help="recall@k target (default 0.95)")
+    t.add_argument("-k", "--top-k", type=int, default=10, help="k of recall@k (default 10)")
+    t.add_argument("--queries", default=None, metavar="FILE",
+                   help="query texts like the ones the index will serve (.txt/.csv/.tsv/.jsonl, with "
+                        "--column); default: 200 stored rows, each with its own row left out")
+    t.add_argument("--column", "-c", default=None)
+    _add_index_model(t, "tune")
+    common.add_json(t)
+    t.set_defaults(run=run_tune)
 
     s = sub.add_parser("search", help="query an index")
     s.add_argument("index", help="index folder")
@@ -87,7 +104,7 @@ def run_index(args) -> int:
         encoder = common.load_model(args) if args.embeddings is None else None
         index = Index.build(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, metric=args.metric,
                             backend=args.backend, model_name=args.model if encoder is None else None,
-                            **_params(args.param))
+                            recall_target=args.recall_target, **_params(args.param))
     else:
         if not Path(args.index).is_dir():
             raise InputError(f"{args.index}: no index there; create one with `twinbert index build`")
@@ -98,9 +115,37 @@ def run_index(args) -> int:
         index.add(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, force=args.force)
     index.save(args.index)
     summary = {"index": str(args.index), "verb": args.verb, "count": len(index), "dimension": index.dimension,
-               "metric": index.metric, "backend": index.backend, "model": index.model_name}
+               "metric": index.metric, "backend": index.backend, "model": index.model_name,
+               "backend_params": index.backend_params, "tuning": index.tuning}
     common.emit(summary, args.json, f"{args.verb}: {args.index} now holds {len(index)} vectors "
-                f"({index.dimension}-dim, {index.metric}, {index.backend})")
+                f"({index.dimension}-dim, {index.metric}, {index.backend}){_tuned(index.tuning)}")
+    return 0
+
+
+def _tuned(report) -> str:
+    if not report:
+        return ""
+    return (f"; {report['knob']}={report['value']} gives recall@{report['k']} {report['recall']:.3f} "
+            f"(target {report['target']}{'' if report['reached'] else ', NOT reached'})")
+
+
+def run_tune(args) -> int:
+    from ..formats.texts import read_texts
+    from ..search import Index
+
+    index = Index.load(args.index)
+    queries = encoder = None
+    if args.queries:
+        queries = list(read_texts(args.queries, args.column))
+        encoder = common.load_model(args, args.model or index.model_name)
+    report = index.tune(args.recall, k=args.top_k, queries=queries, encoder=encoder, force=args.force)
+    index.save(args.index)
+    table = common.table([[v, f"{r:.4f}", f"{low:.4f}", "<-" if v == report["value"] else ""]
+                          for v, r, low in sorted(report["trials"])],
+                         [report["knob"], f"recall@{report['k']}", "lower bound", "kept"])
+    common.emit({"index": str(args.index), **report}, args.json,
+                f"{table}\ntune: {args.index}{_tuned(report)}, measured on {report['queries']} "
+                f"{report['queries_from']}")
     return 0
 
 

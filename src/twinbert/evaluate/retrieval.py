@@ -1,5 +1,6 @@
 """Retrieval: rank the corpus for each query by the similarity of their vectors (exact search,
-twinbert.search.semantic_search) and score the ranking against the relevance judgements.
+twinbert.search.semantic_search, or an approximate twinbert.search.Index) and score the ranking
+against the relevance judgements.
 
 Binary relevance (a judged document is relevant whatever its grade), the definitions of
 sentence-transformers' InformationRetrievalEvaluator, averaged over the queries that have at least
@@ -105,17 +106,24 @@ def check_collection(data) -> tuple[list[str], list[str], list[str], list[str]]:
 def evaluate_retrieval(encoder, data, *, metric: str = "cosine", accuracy_at_k=DEFAULT_K["accuracy_at_k"],
                        precision_recall_at_k=DEFAULT_K["precision_recall_at_k"], mrr_at_k=DEFAULT_K["mrr_at_k"],
                        ndcg_at_k=DEFAULT_K["ndcg_at_k"], map_at_k=DEFAULT_K["map_at_k"],
+                       index: str = "flat", index_params: dict | None = None,
                        **encode_options) -> dict[str, float]:
     """Retrieval evaluation of `encoder` on a collection (RetrievalData or a retrieval Dataset, e.g.
     load_task("cranfield", "test")). Returns {f"{metric}_{m}@{k}"}, e.g. "cosine_ndcg@10",
     "cosine_mrr@10", "cosine_map@100", "cosine_recall@100", "cosine_accuracy@1".
 
-    Queries and documents are encoded in one call (texts shared by both once); the search is exact
-    (twinbert.search.semantic_search, chunked)."""
-    from ..search import semantic_search
+    Queries and documents are encoded in one call (texts shared by both once). index="flat" searches
+    exactly (twinbert.search.semantic_search, chunked); "hnsw" or "ivf" builds that approximate
+    twinbert.search.Index over the documents (index_params: its backend parameters and
+    recall_target) and ranks with it, to see what the approximation costs in retrieval quality."""
+    from ..search import Index, semantic_search
 
     options = check_encode_options(encode_options)
     (metric,) = check_similarities((metric,))
+    if index not in ("flat", "hnsw", "ivf"):
+        raise InputError(f"index={index!r}: expected flat (exact), hnsw or ivf")
+    if index == "flat" and index_params:
+        raise InputError("index_params apply to the approximate indexes (hnsw, ivf); flat takes none")
     ks = {"accuracy_at_k": _ks(accuracy_at_k, "accuracy_at_k"),
           "precision_recall_at_k": _ks(precision_recall_at_k, "precision_recall_at_k"),
           "mrr_at_k": _ks(mrr_at_k, "mrr_at_k"), "ndcg_at_k": _ks(ndcg_at_k, "ndcg_at_k"),
@@ -124,11 +132,15 @@ def evaluate_retrieval(encoder, data, *, metric: str = "cosine", accuracy_at_k=D
     query_ids, queries, corpus_ids, documents = check_collection(data)
     unique = list(dict.fromkeys(queries + documents))
     vectors = np.asarray(encoder.encode(unique, **options))
-    index = {t: i for i, t in enumerate(unique)}
-    query_vectors = vectors[[index[t] for t in queries]]
-    corpus_vectors = vectors[[index[t] for t in documents]]
+    position = {t: i for i, t in enumerate(unique)}
+    query_vectors = vectors[[position[t] for t in queries]]
+    corpus_vectors = vectors[[position[t] for t in documents]]
     depth = max(max(v) for v in ks.values())
-    hits = semantic_search(query_vectors, corpus_vectors, top_k=depth, metric=metric)
+    if index == "flat":
+        hits = semantic_search(query_vectors, corpus_vectors, top_k=depth, metric=metric)
+    else:
+        ann = Index.build(embeddings=corpus_vectors, metric=metric, backend=index, **(index_params or {}))
+        hits = [[(hit["id"], hit["score"]) for hit in row] for row in ann.search(query_vectors, k=depth)]
     rankings = [[corpus_ids[i] for i, _ in sorted(row, key=lambda hit: (-hit[1], corpus_ids[hit[0]]))]
                 for row in hits]
     relevant = [set(collection.relevant[q]) for q in query_ids]

@@ -222,9 +222,10 @@ def prepare(task: str, split: str | None = None, *, data=None, columns=None, sco
 
 
 # ------------------------------------------------------------------ evaluate
-def evaluate_dataset(encoder, dataset, evaluation: str | None = None, *, dev=None, plot=None,
+def evaluate_dataset(encoder, dataset, evaluation: str | None = None, *, dev=None, plot=None, index=None,
                      **encode_options) -> dict[str, float]:
-    """Run the evaluator of `evaluation` (default: from dataset.kind) on `dataset`."""
+    """Run the evaluator of `evaluation` (default: from dataset.kind) on `dataset`; `index` (retrieval
+    only): "flat", "hnsw" or "ivf", the search behind the ranking."""
     from .binary import evaluate_binary
     from .retrieval import evaluate_retrieval
     from .sts import evaluate_sts
@@ -237,13 +238,15 @@ def evaluate_dataset(encoder, dataset, evaluation: str | None = None, *, dev=Non
         raise InputError(f"plots exist for STS tasks (a scatter of cosine vs gold); this is {evaluation}")
     if dev is not None and evaluation != "binary":
         raise InputError("threshold data (dev) applies to binary pair classification only")
+    if index is not None and evaluation != "retrieval":
+        raise InputError(f"--index applies to retrieval tasks (e.g. cranfield); this is {evaluation}")
     if evaluation == "sts":
         return evaluate_sts(encoder, dataset, plot=plot, **encode_options)
     if evaluation == "binary":
         return evaluate_binary(encoder, dataset, dev=dev, **encode_options)
     if evaluation == "triplet":
         return evaluate_triplets(encoder, dataset, **encode_options)
-    return evaluate_retrieval(encoder, dataset, **encode_options)
+    return evaluate_retrieval(encoder, dataset, index=index or "flat", **encode_options)
 
 
 def _plot_path(plot, job: EvalJob, suffix: str) -> Path | None:
@@ -331,11 +334,13 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
              data_root=None, skip_bad_rows: bool = False, limit: int | None = None,
              threshold_split: str | None = None, threshold_data=None, pooling=None, layers=None,
              normalize: bool | None = None, batch_tokens: int | None = None, device: str | None = None,
-             precision: str | None = None, trust_remote_code: bool = False, output=None, plot=None) -> dict:
+             precision: str | None = None, trust_remote_code: bool = False, output=None, plot=None,
+             index: str | None = None) -> dict:
     """Evaluate a model (folder, name or SentenceEncoder) on a task; returns the result document
     {"task", "split", "evaluation", "metrics", "main_metric", "model", "data": {path, sha256, ...},
     "versions", "settings": {pooling, layers, precision, device, ..., seconds}, "plots", "date"} and
     writes it to `output` (JSON) when given. Data and output paths are checked before the model loads.
+    index: retrieval tasks, the search behind the ranking: "flat" (exact, default), "hnsw" or "ivf".
     """
     start = time.perf_counter()
     job = prepare(task, split, data=data, columns=columns, score_range=score_range, data_root=data_root,
@@ -344,12 +349,16 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
     if plot is not None and job.evaluation != "sts":
         raise InputError(f"--plot: task {job.task!r} is evaluated as {job.evaluation}; plots exist for STS "
                          "tasks (cosine vs gold scatter) and for twinbert sweep (heat-map)")
+    if index is not None and job.evaluation != "retrieval":
+        raise InputError(f"--index: task {job.task!r} is evaluated as {job.evaluation}; the index applies "
+                         "to retrieval tasks (e.g. cranfield)")
     plot_path = _plot_path(plot, job, "scatter")
     output_path = _check_output(output)
     encoder = _load(model, device, precision, trust_remote_code)
     loaded = time.perf_counter()
     options = {"pooling": pooling, "layers": layers, "normalize": normalize, "batch_tokens": batch_tokens}
-    metrics = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev, plot=plot_path, **options)
+    metrics = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev, plot=plot_path, index=index,
+                               **options)
     done = time.perf_counter()
     document = {
         "task": job.task, "split": job.split, "evaluation": job.evaluation,
@@ -358,7 +367,8 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
         "model": getattr(encoder, "name", str(model)),
         "data": _data_record(job.dataset),
         "versions": versions(),
-        "settings": _settings(encoder, {**options, "precision": None}, done - start),
+        "settings": {**_settings(encoder, {**options, "precision": None}, done - start),
+                     **({"index": index} if index is not None else {})},
         "seconds": {"load_data_and_model": round(loaded - start, 3), "evaluate": round(done - loaded, 3)},
         "plots": [str(plot_path)] if plot_path is not None else [],
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -20,6 +20,7 @@ euclidean and manhattan metrics the score is the negative distance.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 
 from twinbert.errors import InputError, OutputError
 from twinbert.formats.atomic import atomic_folder
-from twinbert.search import _faiss
+from twinbert.search import _faiss, tuning
 from twinbert.search.exact import as_embedding_matrix, check_metric, check_positive_int, semantic_search
 from twinbert.similarity import METRICS
 
@@ -37,6 +38,9 @@ FORMAT = "twinbert-index"
 FORMAT_VERSION = 1
 BACKENDS = ("flat", "hnsw", "ivf")
 META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE = "meta.json", "vectors.npy", "items.jsonl", "ann.faiss"
+RETUNE_GROWTH = 1.1  # add() re-tunes an auto-tuned index once it has grown by 10 %
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,7 +97,7 @@ class Index:
 
     def __init__(self, vectors: np.ndarray, ids: list, texts: list, *, metric: str, backend: str,
                  model: dict[str, Any] | None, ann: _faiss.FaissBackend | None = None,
-                 encoder: Any = None):
+                 encoder: Any = None, tuning_report: dict[str, Any] | None = None):
         self._vectors = vectors
         self._ids = ids
         self._texts = texts
@@ -103,6 +107,7 @@ class Index:
         self.model = model
         self._ann = ann
         self._encoder = encoder
+        self.tuning = tuning_report  # how the search knob was chosen (see tune), or None
 
     # ----------------------------------------------------------------- properties
 
@@ -146,7 +151,8 @@ class Index:
     @classmethod
     def build(cls, texts: Sequence[str] | None = None, embeddings: Any = None,
               ids: Sequence[Any] | None = None, encoder: Any = None, metric: str = "cosine",
-              backend: str = "flat", *, model_name: str | None = None, **backend_params: Any) -> Index:
+              backend: str = "flat", *, model_name: str | None = None,
+              recall_target: float | None = tuning.DEFAULT_RECALL, **backend_params: Any) -> Index:
         """Build an index from texts (encoded with ``encoder``) and/or precomputed embeddings.
 
         Args:
@@ -159,6 +165,9 @@ class Index:
             metric: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
             backend: ``flat`` (exact), ``hnsw`` or ``ivf`` (approximate, need faiss).
             model_name: the model behind ``embeddings`` when no encoder is given.
+            recall_target: approximate backends only: unless ``ef_search`` / ``nprobe`` is given,
+                :meth:`tune` sets it to the smallest value whose recall@10 against the exact
+                search reaches this (measured on 200 stored rows); None keeps the fixed default.
             backend_params: hnsw: ``M``, ``ef_construction``, ``ef_search``;
                 ivf: ``nlist``, ``nprobe`` (see ``twinbert.search._faiss``).
         """
@@ -173,6 +182,8 @@ class Index:
         else:
             params = _faiss.check_params(backend, backend_params)
             _faiss.require_faiss()
+            if recall_target is not None:
+                tuning.check_recall(recall_target)
         if encoder is not None and model_name is not None:
             raise InputError("give either encoder= or model_name=, not both (the encoder names its model)")
         model = _describe_model(encoder) if encoder is not None else (
@@ -184,9 +195,17 @@ class Index:
             raise InputError("Index.build got no rows; give at least one text or embedding")
         if metric == "cosine":
             vectors = _normalize(vectors)
-        ann = _faiss.FaissBackend.build(backend, metric, params, vectors) if backend != "flat" else None
-        return cls(vectors, ids_list, texts_list, metric=metric, backend=backend, model=model,
-                   ann=ann, encoder=encoder)
+        tune = backend != "flat" and recall_target is not None and tuning.KNOBS[backend] not in backend_params
+        held_out = tuning.hold_out(len(vectors), 0, len(vectors)) if tune else None
+        ann = None
+        if backend != "flat":
+            rest = None if held_out is None else np.setdiff1d(np.arange(len(vectors)), held_out)
+            ann = _faiss.FaissBackend.build(backend, metric, params, vectors, rest)
+        index = cls(vectors, ids_list, texts_list, metric=metric, backend=backend, model=model,
+                    ann=ann, encoder=encoder)
+        if tune:
+            index._tune_with_held_out(recall_target, 10, held_out)
+        return index
 
     @staticmethod
     def _rows(texts, embeddings, ids, encoder, *, start: int, existing: set, where: str,
@@ -260,19 +279,98 @@ class Index:
                                                    dimension=self.dimension)
         if self.metric == "cosine":
             vectors = _normalize(vectors)
-        if self._ann is not None:
-            self._ann.add(vectors)
+        start = len(self)
         self._vectors = np.concatenate([self._vectors, vectors]) if len(vectors) else self._vectors
         self._ids.extend(ids_list)
         self._id_set.update(ids_list)
         self._texts.extend(texts_list)
+        if self._ann is not None:
+            retune = (self.tuning is not None and self.tuning["queries_from"] != "given queries"
+                      and len(self) >= RETUNE_GROWTH * self.tuning["count"])
+            # new rows make fresh queries for the re-tuning: they go into the graph after it
+            held_out = tuning.hold_out(len(self), start, len(vectors)) if retune and self._ann.any_order else None
+            kept = np.arange(start, len(self)) if held_out is None else np.setdiff1d(np.arange(start, len(self)),
+                                                                                     held_out)
+            self._ann.add(self._vectors[kept], kept)
+            if held_out is not None:
+                self._tune_with_held_out(self.tuning["target"], self.tuning["k"], held_out)
+            elif retune:
+                self.tune(self.tuning["target"], k=self.tuning["k"])
         return ids_list
 
     # ----------------------------------------------------------------- searching
 
+    def _query_vectors(self, queries: Any, encoder: Any, force: bool, where: str) -> np.ndarray:
+        """Query texts (encoded) or embeddings as float32 [n, dimension], unit length for cosine."""
+        if isinstance(queries, str):
+            queries = [queries]
+        if isinstance(queries, (list, tuple)) and len(queries) == 0:
+            return np.zeros((0, self.dimension), np.float32)
+        if isinstance(queries, (list, tuple)) and all(isinstance(q, str) for q in queries):
+            encoder = encoder if encoder is not None else self._encoder
+            if encoder is None:
+                hint = f"twinbert.load({self.model_name!r})" if self.model_name else "twinbert.load(...)"
+                raise InputError(f"{where} got text queries but no encoder; pass encoder={hint}")
+            self._check_encoder(encoder, force, where)
+            vectors = _as_float32(encoder.encode(list(queries)), "the encoder's output")
+        else:
+            vectors = _as_float32(queries, "queries")
+        if vectors.shape[1] != self.dimension:
+            raise InputError(f"{where}: queries have dimension {vectors.shape[1]} but the index "
+                             f"({self.model_name or 'unknown model'}) has dimension {self.dimension}")
+        return _normalize(vectors) if self.metric == "cosine" else vectors
+
+    def tune(self, recall: float = tuning.DEFAULT_RECALL, k: int = 10, queries: Any = None,
+             sample: int = tuning.DEFAULT_QUERIES, seed: int = 0, encoder: Any = None,
+             force: bool = False) -> dict[str, Any]:
+        """Set the search knob (``ef_search`` for hnsw, ``nprobe`` for ivf) to the smallest value
+        whose mean recall@k against the exact search reaches ``recall``, and return the report
+        (also kept as ``index.tuning`` and saved): the value, the recall it reached, every trial.
+
+        queries: queries like the ones the index will serve (best): texts (encoded with
+            ``encoder`` or the build's encoder, checked as in :meth:`search`) or embeddings
+            ``[n, dim]``; None: ``sample`` random stored rows, each with its own row left out.
+            Stored rows are easier to find than new queries (a graph links each row to its
+            neighbours), so that estimate runs high for hnsw; :meth:`build` and :meth:`add`
+            avoid it by tuning with rows held out of the graph until the tuning is done.
+        The target may be out of reach (a graph built with too small ``M`` / ``ef_construction``):
+        then the most exhaustive setting is kept, ``reached`` is False and a warning is logged.
+        Later :meth:`add` calls re-tune (unless the queries were given) once the index has grown
+        by 10 %.
+        """
+        if self._ann is None:
+            raise InputError("Index.tune: a flat index is exact (recall 1.0); only hnsw and ivf have "
+                             "a search knob to tune")
+        k = check_positive_int(k, "k")
+        sample = check_positive_int(sample, "sample")
+        prepared = None
+        if queries is not None:
+            prepared = self._query_vectors(queries, encoder, force, "Index.tune")
+            if len(prepared) == 0:
+                raise InputError("Index.tune: queries is empty; give some, or None to sample stored rows")
+        return self._keep(tuning.tune(self, recall, k=k, queries=prepared, sample=sample, seed=seed))
+
+    def _tune_with_held_out(self, recall: float, k: int, held_out: np.ndarray | None) -> None:
+        """Tune with the stored rows at ``held_out`` as queries (not in the graph yet: fresh
+        queries, where stored rows make it look easier than it is), then add them."""
+        if held_out is None:
+            self.tune(recall, k=k)
+            return
+        self._keep(tuning.tune(self, recall, k=k, held_out=held_out))
+        self._ann.add(self._vectors[held_out], held_out)
+
+    def _keep(self, report: dict[str, Any]) -> dict[str, Any]:
+        if not report["reached"]:
+            log.warning("recall@%d target %.3f is out of reach for this %s index: %s=%d gives %.3f; "
+                        "rebuild with a larger M / ef_construction (hnsw) or use ivf", report["k"], report["target"],
+                        self.backend, report["knob"], report["value"], report["recall"])
+        self.tuning = report
+        return report
+
     def set_search_params(self, **params: Any) -> None:
         """Change the search-time knob of an approximate index (kept by :meth:`save`):
-        ``ef_search`` for hnsw, ``nprobe`` for ivf (at most ``nlist``). More = better recall, slower."""
+        ``ef_search`` for hnsw, ``nprobe`` for ivf (at most ``nlist``). More = better recall, slower.
+        A value set here replaces the one chosen by :meth:`tune` (``tuning`` becomes None)."""
         accepted = {"flat": (), "hnsw": ("ef_search",), "ivf": ("nprobe",)}[self.backend]
         unknown = sorted(set(params) - set(accepted))
         if unknown:
@@ -283,6 +381,7 @@ class Index:
             if name == "nprobe":
                 value = min(value, self._ann.params["nlist"])
             self._ann.params[name] = value
+        self.tuning = None
 
     def search(self, queries_or_embeddings: Any, k: int = 10, encoder: Any = None,
                force: bool = False) -> list[list[dict[str, Any]]]:
@@ -301,26 +400,9 @@ class Index:
             ``{"id", "text", "score", "rank"}`` dicts, best first, rank starting at 1.
         """
         k = check_positive_int(k, "k")
-        queries = queries_or_embeddings
-        if isinstance(queries, str):
-            queries = [queries]
-        if isinstance(queries, (list, tuple)) and len(queries) == 0:
+        vectors = self._query_vectors(queries_or_embeddings, encoder, force, "Index.search")
+        if len(vectors) == 0:
             return []
-        if isinstance(queries, (list, tuple)) and all(isinstance(q, str) for q in queries):
-            encoder = encoder if encoder is not None else self._encoder
-            if encoder is None:
-                hint = f"twinbert.load({self.model_name!r})" if self.model_name else "twinbert.load(...)"
-                raise InputError(f"Index.search got text queries but no encoder; pass encoder={hint}")
-            self._check_encoder(encoder, force, "Index.search")
-            vectors = _as_float32(encoder.encode(list(queries)), "the encoder's output")
-        else:
-            vectors = _as_float32(queries, "queries_or_embeddings")
-        if vectors.shape[1] != self.dimension:
-            raise InputError(f"Index.search: queries have dimension {vectors.shape[1]} but the index "
-                             f"({self.model_name or 'unknown model'}) has dimension {self.dimension}")
-        if self.metric == "cosine":
-            vectors = _normalize(vectors)
-
         if self._ann is None:
             # stored vectors are already unit length for cosine: a dot product is the same score
             metric = "dot" if self.metric == "cosine" else self.metric
@@ -337,8 +419,8 @@ class Index:
     def _meta(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": self.model,
                 "dimension": self.dimension, "metric": self.metric, "normalized": self.metric == "cosine",
-                "backend": self.backend, "backend_params": self.backend_params, "count": len(self),
-                "files": [META_FILE, VECTORS_FILE, ITEMS_FILE] + ([ANN_FILE] if self._ann else [])}
+                "backend": self.backend, "backend_params": self.backend_params, "tuning": self.tuning,
+                "count": len(self), "files": [META_FILE, VECTORS_FILE, ITEMS_FILE] + ([ANN_FILE] if self._ann else [])}
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the index to the folder ``path`` atomically (replacing an index already there)."""
@@ -407,12 +489,12 @@ class Index:
             ann = _faiss.FaissBackend.read(ann_path, backend, meta["metric"], meta["backend_params"])
             faiss = _faiss.require_faiss()
             kind = faiss.IndexHNSW if backend == "hnsw" else faiss.IndexIVF
-            if not isinstance(ann.index, kind) or ann.index.d != dimension or len(ann) != count:
-                raise InputError(f"{ann_path}: holds a {type(ann.index).__name__} of {len(ann)} vectors "
+            if not isinstance(ann.inner, kind) or ann.index.d != dimension or len(ann) != count:
+                raise InputError(f"{ann_path}: holds a {type(ann.inner).__name__} of {len(ann)} vectors "
                                  f"of dimension {ann.index.d}; {META_FILE} says {backend}, "
                                  f"{count} x {dimension}")
         return cls(vectors, ids, texts, metric=meta["metric"], backend=backend, model=meta["model"],
-                   ann=ann)
+                   ann=ann, tuning_report=meta.get("tuning"))
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -442,6 +524,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
     field("metric", lambda v: v in METRICS, f"one of {', '.join(METRICS)}")
     field("backend", lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}")
     field("backend_params", lambda v: isinstance(v, dict), "an object")
+    field("tuning", lambda v: v is None or (isinstance(v, dict) and {"target", "k", "queries", "count",
+                                                                     "queries_from"} <= set(v)),
+          "null or a tuning report")
     field("model", lambda v: v is None or (isinstance(v, dict) and isinstance(v.get("name"), (str, type(None)))),
           "null or an object with a \"name\"")
     return meta

@@ -1,0 +1,145 @@
+"""Choose the search knob of an approximate index for a recall target.
+
+How much of the exact top-k an HNSW graph (``ef_search``) or an IVF index (``nprobe``) finds
+depends on the data: 0.996 at ``ef_search=128`` on 100k clustered vectors, 0.85 at 1M. So the
+knob is measured, not guessed. Queries get their exact top-k from the flat search; the knob
+climbs a doubling ladder until the mean recall@k, less two standard errors of that mean (the
+queries are a sample: the bound keeps the recall of new queries at the target with ~97 %
+confidence), reaches the target; then a few bisection steps between the last miss and the
+first hit find the smallest value that still reaches it.
+
+The queries, best first: given by the caller; rows held out of the ANN structure until the
+tuning is done (what Index.build and Index.add use: fresh queries from the data's own
+distribution); or stored rows, their own row left out of both answers. Stored rows flatter a
+graph: the search lands on the row, whose links are its nearest neighbours (0.95 on stored rows
+was 0.90 on new queries, 20k clustered vectors, M=16).
+
+Rows of the corpus only stand in for the real queries, which may look different (questions
+against abstracts): on Cranfield with all-MiniLM-L6-v2 the queries missed 2 to 2.6 times as many
+of their exact top 10 as held-out abstracts did (IVF nprobe=6: 3.1 % vs 6.2 %; HNSW ef=16:
+1.6 % vs 4.2 %). So with stand-ins the tuning aims at half the misses the target allows
+(``aim``: 0.975 for 0.95); with given queries it aims at the target itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from twinbert.errors import InputError
+from twinbert.search.exact import semantic_search
+
+KNOBS = {"hnsw": "ef_search", "ivf": "nprobe"}
+DEFAULT_RECALL = 0.95
+DEFAULT_QUERIES = 200
+_BISECT_STEPS = 3
+_MAX_EF = 8192
+_MIN_HELD_OUT = 20
+_STANDARD_ERRORS = 2.0  # the target must hold for the mean recall less two standard errors
+_STAND_IN_MISS_FACTOR = 2.0  # Cranfield questions missed 2-2.6x as often as held-out abstracts
+
+
+def hold_out(count: int, start: int, new: int, size: int = DEFAULT_QUERIES, seed: int = 0) -> np.ndarray | None:
+    """Sorted positions of up to ``size`` random rows among the ``new`` rows from ``start`` (of
+    ``count`` in all) to keep out of the ANN structure while tuning; None when too few rows
+    (< 20) are new, or when so few are stored that nothing would be left to search."""
+    size = min(size, new, max(count // 10, _MIN_HELD_OUT))
+    if size < _MIN_HELD_OUT or count - size < _MIN_HELD_OUT:
+        return None
+    return start + np.sort(np.random.default_rng(seed).choice(new, size=size, replace=False))
+
+
+def check_recall(recall: Any) -> float:
+    if isinstance(recall, bool) or not isinstance(recall, (int, float)) or not 0 < recall <= 1:
+        raise InputError(f"recall target {recall!r} must be a number in (0, 1], e.g. 0.95")
+    return float(recall)
+
+
+def ladder(backend: str, n: int, k: int, params: dict[str, Any]) -> list[int]:
+    """The knob values tried in turn, smallest first; the last one is the most exhaustive."""
+    if backend == "ivf":
+        top, value = params["nlist"], 1
+    else:
+        top, value = max(min(_MAX_EF, n), k), max(16, k)
+    values = []
+    while value < top:
+        values.append(value)
+        value *= 2
+    return values + [top]
+
+
+def _ground_truth(vectors: np.ndarray, queries: np.ndarray, metric: str, k: int,
+                  absent: np.ndarray | None = None) -> list[list[int]]:
+    """The exact top-k row positions of each query, leaving out the rows at ``absent``."""
+    metric = "dot" if metric == "cosine" else metric  # stored and query vectors are unit length
+    skip = set() if absent is None else set(absent.tolist())
+    depth = min(k + len(skip), len(vectors))
+    rows = semantic_search(queries, vectors, top_k=depth, metric=metric)
+    return [[i for i, _ in row if i not in skip][:k] for row in rows]
+
+
+def _drop_self(rows: list[list[int]], own: np.ndarray | None, k: int) -> list[set[int]]:
+    """The first k ids of each row, without the query's own row when it is a stored vector."""
+    if own is None:
+        return [set(row[:k]) for row in rows]
+    return [set([i for i in row if i != r][:k]) for row, r in zip(rows, own.tolist())]
+
+
+def tune(index: Any, recall: float = DEFAULT_RECALL, k: int = 10, queries: np.ndarray | None = None,
+         sample: int = DEFAULT_QUERIES, seed: int = 0, held_out: np.ndarray | None = None) -> dict[str, Any]:
+    """Set the index's search knob to the smallest value whose recall@k reaches ``recall``.
+
+    ``index`` is a :class:`twinbert.search.Index` with an approximate backend. Queries: the
+    stored rows at ``held_out`` (which the ANN structure must not hold yet), or ``queries``
+    (prepared vectors: unit length for cosine), or else ``sample`` random stored rows.
+    Returns the report that the index keeps as ``index.tuning``.
+    """
+    recall = check_recall(recall)
+    backend, ann, vectors = index.backend, index._ann, index._vectors
+    n = len(vectors)
+    own = None
+    if held_out is not None:
+        queries, source = np.ascontiguousarray(vectors[held_out], dtype=np.float32), "held-out rows"
+    elif queries is not None:
+        source = "given queries"
+    else:
+        own = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+        queries, source = np.ascontiguousarray(vectors[own], dtype=np.float32), "stored rows"
+    # rows of the corpus stand in for queries that may look different: allow them half the misses
+    aim = recall if source == "given queries" else 1 - (1 - recall) / _STAND_IN_MISS_FACTOR
+    searchable = n - (0 if held_out is None else len(held_out))
+    depth = min(k + (own is not None), searchable)
+    truth = _drop_self(_ground_truth(vectors, queries, index.metric, depth, held_out), own, k)
+
+    def measure(value: int) -> tuple[float, float]:
+        """(mean recall@k, its lower bound: the mean less two standard errors)."""
+        ann.params[KNOBS[backend]] = value
+        _, found = ann.search(queries, depth)
+        hits = _drop_self([[i for i in row if i >= 0] for row in found.tolist()], own, k)
+        per_query = np.array([len(h & t) / max(len(t), 1) for h, t in zip(hits, truth)])
+        spread = per_query.std(ddof=1) / np.sqrt(len(per_query)) if len(per_query) > 1 else 0.0
+        return float(per_query.mean()), float(per_query.mean() - _STANDARD_ERRORS * spread)
+
+    trials: dict[int, tuple[float, float]] = {}
+    miss, hit = None, None
+    for value in ladder(backend, searchable, k, ann.params):
+        trials[value] = measure(value)
+        if trials[value][1] >= aim:
+            hit = value
+            break
+        miss = value
+    if hit is not None and miss is not None:
+        for _ in range(_BISECT_STEPS):
+            mid = (miss + hit) // 2
+            if mid in (miss, hit):
+                break
+            trials[mid] = measure(mid)
+            miss, hit = (miss, mid) if trials[mid][1] >= aim else (mid, hit)
+    if hit is None:  # the target is out of reach: keep the most exhaustive setting
+        hit = max(trials)
+    ann.params[KNOBS[backend]] = hit
+    mean, low = trials[hit]
+    return {"knob": KNOBS[backend], "value": hit, "recall": round(mean, 4), "recall_low": round(low, 4),
+            "target": recall, "aim": round(aim, 6), "k": k, "queries": len(queries), "queries_from": source,
+            "count": n, "reached": low >= aim, "trials": [[v, round(m, 4), round(lo, 4)] for v, (m, lo) in trials.items()]}
