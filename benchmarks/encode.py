@@ -2,10 +2,10 @@
 
 One process, alternating runs, median of --repeats. Reports sentences/s, the ratio to
 sentence-transformers, peak RSS growth during each run, the FLOP/s reached against this machine's
-measured matmul rate, max abs difference of the embeddings, and the STS-B test Spearman of every
-runner (the quality check for bf16 and int8).
+measured matmul rate, max abs difference of the embeddings, and for bf16 the STS-B test Spearman
+against fp32.
 
-    python benchmarks/encode.py [--repeats 3] [--batch-tokens 2048] [--skip-bf16] [--skip-int8] [--json]
+    python benchmarks/encode.py [--repeats 3] [--batch-tokens 2048] [--json]
 """
 from __future__ import annotations
 
@@ -57,18 +57,12 @@ class PeakRSS:
 
 
 def matmul_rate(dtype, m=2048, k=384, n=1536, reps=30) -> float:
-    """Multiply-add rate of one [m, k] x [k, n] product (int8: int8 x int8 -> int32, as twinbert's int8)."""
-    if dtype == torch.int8:
-        a, b = torch.randint(-127, 128, (m, k), dtype=dtype), torch.randint(-127, 128, (n, k), dtype=dtype)
-        product = lambda: torch._int_mm(a, b.t())  # noqa: E731
-    else:
-        a, b = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
-        product = lambda: torch.nn.functional.linear(a, b)  # noqa: E731
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
     for _ in range(3):
-        product()
+        torch.nn.functional.linear(a, b)
     t = time.perf_counter()
     for _ in range(reps):
-        product()
+        torch.nn.functional.linear(a, b)
     return 2 * m * k * n * reps / (time.perf_counter() - t)
 
 
@@ -92,7 +86,6 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=None)
     parser.add_argument("--st-batch-size", type=int, default=32)
     parser.add_argument("--skip-bf16", action="store_true")
-    parser.add_argument("--skip-int8", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -118,12 +111,9 @@ def main() -> None:
     }
     if not args.skip_bf16:
         runners["twinbert bf16"] = lambda: ours_bf16.encode(sentences, batch_tokens=args.batch_tokens)
-    if not args.skip_int8:
-        runners["twinbert int8"] = lambda: ours.encode(sentences, batch_tokens=args.batch_tokens, precision="int8")
     ours.encode(sentences[:256])  # warm-up
     peer.encode(sentences[:256])
     ours_bf16.encode(sentences[:64])
-    ours.encode(sentences[:64], precision="int8")
 
     times = {k: [] for k in runners}
     peaks = {k: [] for k in runners}
@@ -136,12 +126,12 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t)
             peaks[name].append(mem.growth)
 
-    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16), "int8": matmul_rate(torch.int8)}
+    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
     base = statistics.median(times["sentence-transformers fp32"])
     rows = []
     for name in runners:
         sec = statistics.median(times[name])
-        prec = name.rsplit(" ", 1)[-1]
+        prec = "bf16" if "bf16" in name else "fp32"
         rows.append({
             "runner": name, "seconds_median": round(sec, 3), "seconds_all": [round(t, 3) for t in times[name]],
             "sentences_per_s": round(len(sentences) / sec, 1), "ratio_to_st_fp32": round(base / sec, 3),
@@ -151,7 +141,7 @@ def main() -> None:
             "fraction_of_matmul_rate": round(flops / sec / rates[prec], 3),
             "max_abs_diff_to_st": float(np.abs(outputs[name] - outputs["sentence-transformers fp32"]).max()),
         })
-    # STS-B test Spearman (cosine) per precision: quality check for bf16 and int8
+    # STS-B test Spearman (cosine) per precision: quality check for bf16
     index = {s: k for k, s in enumerate(sentences)}
     gold = [r[2] for r in test]
     quality = {}
@@ -184,8 +174,7 @@ def main() -> None:
         print(f"{r['runner']:28} {r['sentences_per_s']:8.1f} {r['ratio_to_st_fp32']:6.2f} {r['peak_rss_growth_mb']:8.1f} "
               f"{r['gflops_reached']:8.1f} {r['fraction_of_matmul_rate']:6.2f} {r['max_abs_diff_to_st']:9.2e} "
               f"{r['stsb_test_spearman_cosine']:9.5f}")
-    print(f"matmul rate measured: fp32 {rates['fp32'] / 1e9:.1f} GFLOP/s, bf16 {rates['bf16'] / 1e9:.1f} GFLOP/s, "
-          f"int8 {rates['int8'] / 1e9:.1f} GOP/s")
+    print(f"matmul rate measured: fp32 {rates['fp32'] / 1e9:.1f} GFLOP/s, bf16 {rates['bf16'] / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ def bench_ann(args) -> dict:
         tuned = index.tuning
         print(f"[ann] {backend}: built in {build_s:.1f} s, +{mem:.0f} MiB"
               + (f"; tuned {tuned['knob']}={tuned['value']} (recall@{tuned['k']} {tuned['recall']:.4f} on "
-                 f"{tuned['queries']} stored rows; trials {tuned['trials']})" if tuned else ""), flush=True)
+                 f"{tuned['queries']} {tuned['queries_from']}, aim {tuned['aim']}; trials {tuned['trials']})"
+                 if tuned else ""), flush=True)
         n_lat = min(args.latency_queries, args.queries)
         if backend == "flat":
             n_lat = min(n_lat, args.flat_latency_queries)

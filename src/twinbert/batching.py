@@ -3,10 +3,18 @@
 Texts are tokenized once, sorted by token length (longest first), and cut into batches whose padded
 size (rows x longest row) stays within a token budget; results are scattered back to the caller's
 order. Sorting by length keeps padding near zero, the budget keeps memory flat whatever the lengths.
+
+On the CPU the batches run on one worker thread per torch thread, each worker running torch
+single-threaded: two one-thread matrix products side by side outpace one two-thread product on
+these small shapes, and the element-wise steps between them (GELU, LayerNorm, softmax) run in
+parallel too. The results are bit-identical; on 2 cores encoding is 1.17-1.26x faster
+(benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -47,8 +55,55 @@ def padded(ids: list[list[int]], type_ids: list[list[int]] | None, index: np.nda
     return to(input_ids), to(mask), (to(types) if types is not None else None)
 
 
-def batches(ids: list[list[int]], type_ids: list[list[int]] | None, pad_id: int, *,
-            batch_tokens: int = DEFAULT_BATCH_TOKENS, device="cpu") -> Iterator[tuple[np.ndarray, tuple]]:
-    """Yield (row indices, padded tensors) for every batch of the plan."""
-    for index in plan_batches([len(x) for x in ids], batch_tokens):
-        yield index, padded(ids, type_ids, index, pad_id, device)
+def run_batches(ids: list[list[int]], type_ids: list[list[int]] | None, pad_id: int,
+                work: Callable[[np.ndarray, tuple], None], *, batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                device="cpu", context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                workers: int | None = None) -> None:
+    """Call ``work(row indices, padded tensors)`` for every batch of the plan, inside ``context()``
+    (entered once per worker thread: inference and autocast modes are thread-local).
+
+    workers: threads to run batches on; default: torch's thread count on the CPU, 1 elsewhere.
+    With more than one, torch runs single-threaded in each (restored afterwards), batches go to
+    whichever worker is free, longest first, and the first error stops the rest and is raised
+    here. ``work`` must be safe to call from several threads (write disjoint rows).
+    """
+    plan = plan_batches([len(x) for x in ids], batch_tokens)
+    if workers is None:
+        workers = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+    workers = max(1, min(workers, len(plan)))
+    if workers == 1:
+        with context():
+            for index in plan:
+                work(index, padded(ids, type_ids, index, pad_id, device))
+        return
+
+    lock = threading.Lock()
+    queue = iter(plan)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        torch.set_num_threads(1)
+        try:
+            with context():
+                while True:
+                    with lock:
+                        index = None if errors else next(queue, None)
+                    if index is None:
+                        return
+                    work(index, padded(ids, type_ids, index, pad_id, device))
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            with lock:
+                errors.append(exc)
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pool = [threading.Thread(target=worker, name=f"twinbert-batch-{k}", daemon=True) for k in range(workers)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+    finally:
+        torch.set_num_threads(threads_before)
+    if errors:
+        raise errors[0]

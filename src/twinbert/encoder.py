@@ -32,17 +32,12 @@ from .progress import Progress
 log = logging.getLogger("twinbert")
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-INT8 = "int8"  # float32 weights, encoder Linear layers computed in int8 (twinbert.quantization)
 OUTPUTS = ("sentence", "token", "all_layers")
 
 
-def parse_precision(precision: str, *, int8: bool = False) -> torch.dtype:
-    """The torch dtype of a precision name; with int8=True also accepts "int8" (float32 weights)."""
-    if int8 and precision == INT8:
-        return torch.float32
+def parse_precision(precision: str) -> torch.dtype:
     if precision not in PRECISIONS:
-        accepted = list(PRECISIONS) + ([INT8] if int8 else [])
-        raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(accepted)}")
+        raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     return PRECISIONS[precision]
 
 
@@ -90,7 +85,6 @@ class SentenceEncoder(nn.Module):
         self.name = name
         self.similarity_fn_name = similarity
         self.prompts = dict(prompts or {})
-        self.default_precision: str | None = None  # encode()'s precision when not given ("int8")
 
     # ----------------------------------------------------------------- facts
     @property
@@ -130,7 +124,7 @@ class SentenceEncoder(nn.Module):
             "max_seq_length": self.max_seq_length,
             "dimension": self.dimension,
             "similarity": self.similarity_fn_name,
-            "precision": self.default_precision or str(self.dtype).replace("torch.", ""),
+            "precision": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
         }
 
@@ -176,9 +170,7 @@ class SentenceEncoder(nn.Module):
             applied to every hidden state (0 = embeddings); Dense modules are not applied to it.
         batch_tokens: the token budget of one batch (rows x longest row).
         precision: "float32", "bfloat16" or "float16" compute (autocast when it differs from the
-            weights), or "int8" (CPU: the encoder's Linear layers as int8 products with per-token and
-            per-channel scales, see twinbert.quantization); default: the precision given to load.
-            The result is always float32.
+            weights); the result is always float32.
         convert_to: "numpy" or "torch".
         """
         single = isinstance(texts, str)
@@ -255,19 +247,17 @@ class SentenceEncoder(nn.Module):
             result = [None] * len(texts)
         all_layers = picked is not None or output == "all_layers"
         budget = batch_tokens or batching.DEFAULT_BATCH_TOKENS
-        with torch.inference_mode(), self._autocast(precision):
-            for index, (ids, mask, types) in batching.batches(tokens.input_ids, tokens.token_type_ids,
-                                                              self.transformer.pad_id, batch_tokens=budget,
-                                                              device=self.device):
-                out = self.transformer(ids, mask, types, all_layers=all_layers)
-                if output == "all_layers":
-                    per_layer = [pooling_mod.pool(modes, h, mask) for h in out["hidden_states"]]
-                    vectors = torch.stack(per_layer, dim=1)
-                    if do_norm:
-                        vectors = torch.nn.functional.normalize(vectors, dim=-1)
-                    result[index] = vectors.cpu().numpy()
-                    progress.update(len(index))
-                    continue
+
+        def run(index: np.ndarray, batch: tuple) -> None:
+            ids, mask, types = batch
+            out = self.transformer(ids, mask, types, all_layers=all_layers)
+            if output == "all_layers":
+                per_layer = [pooling_mod.pool(modes, h, mask) for h in out["hidden_states"]]
+                vectors = torch.stack(per_layer, dim=1)
+                if do_norm:
+                    vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                result[index] = vectors.cpu().numpy()
+            else:
                 states = out["last_hidden_state"] if picked is None else \
                     torch.stack([out["hidden_states"][k].float() for k in picked]).mean(dim=0)
                 if output == "token":
@@ -284,17 +274,21 @@ class SentenceEncoder(nn.Module):
                     if do_norm:
                         vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
                     result[index] = vectors.float().cpu().numpy()
-                progress.update(len(index))
+            progress.update(len(index))
+
+        def modes_of_this_thread():
+            stack = contextlib.ExitStack()
+            stack.enter_context(torch.inference_mode())
+            stack.enter_context(self._autocast(precision))
+            return stack
+
+        batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, run,
+                             batch_tokens=budget, device=self.device, context=modes_of_this_thread)
         return result
 
     def _autocast(self, precision: str | None):
-        precision = precision or self.default_precision
         if precision is None:
             return contextlib.nullcontext()
-        if precision == INT8:
-            from .quantization import int8_linears
-
-            return int8_linears(self.transformer.model)
         dtype = parse_precision(precision)
         if dtype == self.dtype:
             return contextlib.nullcontext()
@@ -344,10 +338,8 @@ def default_device() -> str:
 def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str | None = None,
          precision: str = "float32", *, pooling: str | None = None, trust_remote_code: bool = False) -> SentenceEncoder:
     """Load a sentence encoder from a folder (sentence-transformers or plain Hugging Face checkpoint)
-    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise.
-    precision: "float32", "bfloat16", "float16" (the weights' dtype) or "int8" (float32 weights,
-    encode() computes the encoder's Linear layers in int8 on the CPU)."""
-    dtype = parse_precision(precision, int8=True)
+    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise."""
+    dtype = parse_precision(precision)
     folder = resolving.resolve(name_or_path)
     spec = st_folder.read_folder(folder)
     if not spec.backbone.is_dir():
@@ -362,9 +354,6 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
     for layer in encoder.dense:
         layer.to(dtype)
     encoder.eval()
-    if precision == INT8:
-        encoder.default_precision = INT8
-        encoder.encode("")  # int8 needs a CPU and quantizable layers: fail now, not mid-job
     return encoder
 
 

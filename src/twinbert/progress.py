@@ -5,6 +5,7 @@ On a terminal it redraws one line; elsewhere (logs, CI) it prints a line every `
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 
@@ -25,6 +26,7 @@ class Progress:
         self.done = 0
         self.written = -1  # `done` when the last line was written (close() does not repeat it)
         self.start = self.last = time.perf_counter()
+        self._lock = threading.Lock()  # batches may finish on several worker threads
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
@@ -37,11 +39,12 @@ class Progress:
         return text
 
     def update(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if self.enabled and now - self.last >= self.every:
-            self.last = now
-            self._write()
+        with self._lock:
+            self.done += n
+            now = time.perf_counter()
+            if self.enabled and now - self.last >= self.every:
+                self.last = now
+                self._write()
 
     def _write(self) -> None:
         self.written = self.done

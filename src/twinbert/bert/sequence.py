@@ -156,13 +156,13 @@ class SequenceModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            with torch.inference_mode():
-                for index in batching.plan_batches([len(x) for x in tokens.input_ids],
-                                                   batch_tokens or batching.DEFAULT_BATCH_TOKENS):
-                    ids, mask, types = batching.padded(tokens.input_ids, tokens.token_type_ids, index,
-                                                       self.transformer.pad_id, self.device)
-                    out[index] = self(ids, mask, types).float().cpu().numpy()
-                    progress.update(len(index))
+            def run(index, batch):
+                out[index] = self(*batch).float().cpu().numpy()
+                progress.update(len(index))
+
+            batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, run,
+                                 batch_tokens=batch_tokens or batching.DEFAULT_BATCH_TOKENS, device=self.device,
+                                 context=torch.inference_mode)
         finally:
             progress.close()
             self.train(was_training)

@@ -14,9 +14,8 @@ def add_model(parser, positional: bool = False) -> None:
         parser.add_argument("--model", "-m", default=DEFAULT_MODEL,
                             help=f"model folder or name (default: {DEFAULT_MODEL})")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16", "int8"],
-                        help="weights and compute precision (default: float32; int8: float32 weights, the "
-                             "encoder's Linear layers computed in int8 on the CPU)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
+                        help="weights and compute precision (default: float32)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow custom model code shipped with the checkpoint (off by default)")
 

@@ -112,7 +112,8 @@ def _header(doc: dict) -> str:
     s = doc["settings"]
     return (f"{doc['task']}{split}: {doc['evaluation']}, {size}{skipped}\n"
             f"model {doc['model']}  pooling {s.get('pooling')}  layers {s.get('layers')}  "
-            f"{s.get('precision')} on {s.get('device')}  {s.get('seconds', 0):.1f} s")
+            f"{s.get('precision')} on {s.get('device')}  {s.get('seconds', 0):.1f} s"
+            + (f"  index {s['index']}" if s.get("index") else ""))
 
 
 def format_eval(doc: dict) -> str:

@@ -20,7 +20,7 @@ def register(sub) -> None:
             v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf"],
                            help="flat = exact; hnsw / ivf = approximate (needs faiss: pip install 'twinbert[faiss]')")
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                           help="backend parameter, e.g. M=32, ef_construction=80, nlist=1024; a fixed "
+                           help="backend parameter, e.g. M=48, ef_construction=200, nlist=1024; a fixed "
                                 "ef_search=... or nprobe=... replaces the tuning")
             v.add_argument("--recall-target", type=float, default=0.95, metavar="R",
                            help="hnsw / ivf: tune ef_search / nprobe to the smallest value whose recall@10 "
@@ -37,7 +37,8 @@ def register(sub) -> None:
     t.add_argument("-k", "--top-k", type=int, default=10, help="k of recall@k (default 10)")
     t.add_argument("--queries", default=None, metavar="FILE",
                    help="query texts like the ones the index will serve (.txt/.csv/.tsv/.jsonl, with "
-                        "--column); default: 200 stored rows, each with its own row left out")
+                        "--column); default: 200 stored rows, each with its own row left out, aiming at "
+                        "half the misses the target allows")
     t.add_argument("--column", "-c", default=None)
     _add_index_model(t, "tune")
     common.add_json(t)

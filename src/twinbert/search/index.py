@@ -166,8 +166,10 @@ class Index:
             backend: ``flat`` (exact), ``hnsw`` or ``ivf`` (approximate, need faiss).
             model_name: the model behind ``embeddings`` when no encoder is given.
             recall_target: approximate backends only: unless ``ef_search`` / ``nprobe`` is given,
-                :meth:`tune` sets it to the smallest value whose recall@10 against the exact
-                search reaches this (measured on 200 stored rows); None keeps the fixed default.
+                it is set to the smallest value whose recall@10 against the exact search reaches
+                this, measured on up to 200 rows held out of the index until then (aiming at half
+                the misses the target allows, see ``twinbert.search.tuning``); the report is kept
+                as ``index.tuning``. None keeps the fixed default.
             backend_params: hnsw: ``M``, ``ef_construction``, ``ef_search``;
                 ivf: ``nlist``, ``nprobe`` (see ``twinbert.search._faiss``).
         """
@@ -324,8 +326,10 @@ class Index:
              sample: int = tuning.DEFAULT_QUERIES, seed: int = 0, encoder: Any = None,
              force: bool = False) -> dict[str, Any]:
         """Set the search knob (``ef_search`` for hnsw, ``nprobe`` for ivf) to the smallest value
-        whose mean recall@k against the exact search reaches ``recall``, and return the report
-        (also kept as ``index.tuning`` and saved): the value, the recall it reached, every trial.
+        whose recall@k against the exact search reaches ``recall`` (its mean over the queries less
+        two standard errors; with stand-in queries, half the misses: see ``twinbert.search.tuning``)
+        and return the report, also kept as ``index.tuning`` and saved: ``value``, ``recall``,
+        ``recall_low``, ``aim``, ``reached``, ``queries_from`` and every trial.
 
         queries: queries like the ones the index will serve (best): texts (encoded with
             ``encoder`` or the build's encoder, checked as in :meth:`search`) or embeddings
