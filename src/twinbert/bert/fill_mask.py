@@ -9,7 +9,7 @@ import os
 
 from ..errors import InputError, ModelLoadError
 from ..modules.transformer import Transformer
-from ._common import head_batches, text_list
+from ._common import run_head, text_list
 from .heads import load_masked_lm
 
 
@@ -48,7 +48,8 @@ def fill_mask(model: Transformer | str | os.PathLike, texts, *, top_k: int = 5, 
         positions.append(where)
 
     results: list = [None] * len(texts)
-    for index, logits in head_batches(transformer, tokens, batch_tokens):
+
+    def keep(index, logits):
         for row, i in enumerate(index):
             probs = logits[row, positions[i]].softmax(dim=-1)
             values, predictions = probs.topk(min(top_k, probs.shape[-1]))
@@ -60,4 +61,6 @@ def fill_mask(model: Transformer | str | os.PathLike, texts, *, top_k: int = 5, 
                                     "sequence": _sequence(tokenizer, tokens.input_ids[i], pos, token_id)})
                 per_mask.append(entries)
             results[i] = per_mask
+
+    run_head(transformer, tokens, batch_tokens, keep)
     return results[0] if single else results

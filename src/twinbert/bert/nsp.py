@@ -9,7 +9,7 @@ import os
 
 from ..errors import InputError
 from ..modules.transformer import Transformer
-from ._common import head_batches, text_list
+from ._common import run_head, text_list
 from .heads import load_next_sentence
 
 
@@ -26,8 +26,11 @@ def next_sentence(model: Transformer | str | os.PathLike, first, second, *, batc
                          "text per first text")
     tokens = transformer.tokenize(first, second)
     results: list = [None] * len(first)
-    for index, logits in head_batches(transformer, tokens, batch_tokens):
+
+    def keep(index, logits):
         is_next = logits.softmax(dim=-1)[:, 0].tolist()
         for row, i in enumerate(index):
             results[i] = {"is_next": is_next[row], "not_next": 1.0 - is_next[row]}
+
+    run_head(transformer, tokens, batch_tokens, keep)
     return results[0] if single else results

@@ -1,12 +1,12 @@
 """Choose the search knob of an approximate index for a recall target.
 
 How much of the exact top-k an HNSW graph (``ef_search``) or an IVF index (``nprobe``) finds
-depends on the data: 0.996 at ``ef_search=128`` on 100k clustered vectors, 0.85 at 1M. So the
-knob is measured, not guessed. Queries get their exact top-k from the flat search; the knob
-climbs a doubling ladder until the mean recall@k, less two standard errors of that mean (the
-queries are a sample: the bound keeps the recall of new queries at the target with ~97 %
-confidence), reaches the target; then a few bisection steps between the last miss and the
-first hit find the smallest value that still reaches it.
+depends on the data: with ef_construction 40, 0.996 at ``ef_search=128`` on 100k clustered
+vectors, 0.85 at 1M. So the knob is measured, not guessed. Queries get their exact top-k from the
+flat search; the knob climbs a doubling ladder until the mean recall@k, less two standard errors
+of that mean (the queries are a sample: the bound keeps the recall of new queries at the target
+with ~97 % confidence), reaches the target; then a few bisection steps between the last miss and
+the first hit find the smallest value that still reaches it.
 
 The queries, best first: given by the caller; rows held out of the ANN structure until the
 tuning is done (what Index.build and Index.add use: fresh queries from the data's own
