@@ -41,25 +41,17 @@ def parse_precision(precision: str) -> torch.dtype:
     return PRECISIONS[precision]
 
 
-def parse_layers(layers, num_layers: int) -> tuple[int, ...] | None:
-    """Which hidden states to average, as indices into hidden_states (0 = embedding output,
-    num_layers = last layer). None means the last layer.
-
-    Accepts None/"last", an int (negative counts from the end), a list of ints, or strings such as
-    "-1", "2,4", "first-last" (mean of the first transformer layer and the last one).
-    """
+def layer_indices(layers, num_layers: int, named: str) -> list[int]:
+    """Indices into the hidden states (0 = embedding output, num_layers = last layer) from an int,
+    a list of ints or "i,j,..." (negative counts from the end); `named` lists the named choices
+    of the caller for the error message."""
     n = num_layers + 1
-    if layers is None or layers == "last":
-        return None
     if isinstance(layers, str):
-        text = layers.strip().lower()
-        if text in ("first-last", "first_last", "first-last-avg"):
-            return (1, num_layers)
         try:
-            layers = [int(x) for x in text.split(",")]
+            layers = [int(x) for x in layers.split(",")]
         except ValueError:
-            raise InputError(f"unknown layers {layers!r}: expected 'last', 'first-last', an index "
-                             f"in -{n}..{n - 1}, or indices joined by commas") from None
+            raise InputError(f"unknown layers {layers!r}: expected {named}, an index in -{n}..{n - 1}, "
+                             "or indices joined by commas") from None
     if isinstance(layers, (int, np.integer)):
         layers = [int(layers)]
     picked = []
@@ -70,6 +62,22 @@ def parse_layers(layers, num_layers: int) -> tuple[int, ...] | None:
         picked.append(int(layer) % n)
     if not picked:
         raise InputError("layers is empty")
+    return picked
+
+
+def parse_layers(layers, num_layers: int) -> tuple[int, ...] | None:
+    """Which hidden states to average, as indices into hidden_states (0 = embedding output,
+    num_layers = last layer). None means the last layer.
+
+    Accepts None/"last", an int (negative counts from the end), a list of ints, or strings such as
+    "-1", "2,4", "first-last" (mean of the first transformer layer and the last one).
+    """
+    if layers is None or layers == "last":
+        return None
+    if isinstance(layers, str) and layers.strip().lower() in ("first-last", "first_last", "first-last-avg"):
+        return (1, num_layers)
+    picked = layer_indices(layers.strip() if isinstance(layers, str) else layers, num_layers,
+                           "'last', 'first-last'")
     return None if picked == [num_layers] else tuple(picked)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .. import batching
+from ..encoder import layer_indices
 from ..errors import InputError
 from ..formats.atomic import atomic_file
 from ._common import text_list
@@ -63,28 +64,11 @@ class Features:
 def parse_layer_list(layers, num_layers: int) -> list[int]:
     """"all", "last", an index, indices joined by commas, or a list of indices -> indices into the
     hidden states (0 = embedding output, num_layers = last layer; negative counts from the end)."""
-    n = num_layers + 1
     if layers is None or layers == "all":
-        return list(range(n))
+        return list(range(num_layers + 1))
     if layers == "last":
         return [num_layers]
-    if isinstance(layers, str):
-        try:
-            layers = [int(x) for x in layers.split(",")]
-        except ValueError:
-            raise InputError(f"unknown layers {layers!r}: expected 'all', 'last', an index in -{n}..{n - 1} "
-                             "or indices joined by commas") from None
-    if isinstance(layers, (int, np.integer)):
-        layers = [int(layers)]
-    picked = []
-    for layer in layers:
-        if not -n <= int(layer) < n:
-            raise InputError(f"layer {layer} does not exist: this model has hidden states 0..{n - 1} "
-                             f"(0 = embeddings, {n - 1} = last layer), negative indices count from the end")
-        picked.append(int(layer) % n)
-    if not picked:
-        raise InputError("layers is empty")
-    return picked
+    return layer_indices(layers, num_layers, "'all', 'last'")
 
 
 def features(model, texts, pairs=None, *, layers="all", pad_to: int | None = None,
