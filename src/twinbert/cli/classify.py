@@ -63,9 +63,7 @@ def run_train(args) -> int:
 def _load(args):
     from ..bert.classifier import Classifier
 
-    common.check_device(args.device)
-    return Classifier.load(args.model, device=args.device, precision=args.precision,
-                           trust_remote_code=args.trust_remote_code)
+    return common.load_model(args, loader=Classifier.load)
 
 
 def run_eval(args) -> int:

@@ -55,12 +55,15 @@ def check_device(device: str | None) -> None:
         raise InputError(f"device {device!r}: CUDA is not available here (use --device cpu)")
 
 
-def load_model(args, name: str | None = None):
-    from .. import load
+def load_model(args, name: str | None = None, loader=None):
+    """The model of --model (or `name`) with --device, --precision and --trust-remote-code, loaded by
+    `loader` (default twinbert.load; e.g. Classifier.load or CrossEncoder.load for the heads)."""
+    if loader is None:
+        from .. import load as loader
 
     check_device(args.device)
-    return load(name or args.model, device=args.device, precision=args.precision,
-                trust_remote_code=args.trust_remote_code)
+    return loader(name or args.model, device=args.device, precision=args.precision,
+                  trust_remote_code=args.trust_remote_code)
 
 
 def encode_kwargs(args) -> dict:

@@ -83,9 +83,7 @@ def run_train(args) -> int:
 def _load(args):
     from ..bert.cross_encoder import CrossEncoder
 
-    common.check_device(args.device)
-    return CrossEncoder.load(args.model, device=args.device, precision=args.precision,
-                             trust_remote_code=args.trust_remote_code)
+    return common.load_model(args, loader=CrossEncoder.load)
 
 
 def run_score(args) -> int:
