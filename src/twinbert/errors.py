@@ -1,12 +1,21 @@
 """The few exception classes twinbert raises.
 
-Every message names the culprit (file, line, field or argument) and what would be accepted.
-The CLI turns any of them into a one-line error on stderr and exit code 2.
+Every message names the culprit (file, line, field or argument) and what would be accepted. Library
+messages speak Python names (`batch_tokens`); an error about one argument carries that name in
+`.argument`, and the CLI rewrites it to the flag the user typed (`--batch-tokens`). The CLI turns any
+of them into a one-line error on stderr and exit code 2.
 """
 
 
 class TwinbertError(Exception):
-    """Base class of every error twinbert raises on purpose."""
+    """Base class of every error twinbert raises on purpose.
+
+    argument: the Python argument at fault, when there is one (the CLI names its flag instead).
+    """
+
+    def __init__(self, message: str = "", *, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 class ModelLoadError(TwinbertError):

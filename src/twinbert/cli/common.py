@@ -1,10 +1,22 @@
 """Arguments shared by several commands."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 from ..formats.resolve import DEFAULT_MODEL  # noqa: F401 (re-exported)
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes (--batch-tokens, --chunk-rows, -k, --top, --limit): 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (1 or more), got {value}")
+    return value
 
 
 def add_model(parser, positional: bool = False) -> None:
@@ -32,7 +44,7 @@ def add_encoding(parser) -> None:
                       help="L2-normalize the vectors")
     norm.add_argument("--no-normalize", dest="normalize", action="store_false",
                       help="do not normalize, even if the model does")
-    parser.add_argument("--batch-tokens", type=int, default=None,
+    parser.add_argument("--batch-tokens", type=positive_int, default=None,
                         help="token budget of one batch (rows x longest row; default 2048)")
 
 

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 
 from ..errors import TwinbertError
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except TwinbertError as e:
         # one line whatever the message holds (some wrap multi-line errors from transformers)
         message = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+        message = speak_flags(message, e.argument, command_parser(parser, args))
         print(f"twinbert {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -54,3 +56,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The (sub)parser of the command that ran, following nested subcommands (`index build`)."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or getattr(args, subs[0].dest, None) not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[getattr(args, subs[0].dest)]
+
+
+def speak_flags(message: str, argument: str | None, parser: argparse.ArgumentParser) -> str:
+    """Library errors name the Python argument (`batch_tokens`, `overwrite=True`); on the command line
+    the user typed a flag, so name that instead. Only the argument the error is about is rewritten."""
+    if not argument:
+        return message
+    for action in parser._actions:
+        if action.dest == argument and action.option_strings:
+            flag = max(action.option_strings, key=len)
+            message = re.sub(rf"(?<![\w-]){re.escape(argument)}=True\b", flag, message)
+            return re.sub(rf"(?<![\w./-]){re.escape(argument)}(?![\w/])", flag, message)
+    return message
