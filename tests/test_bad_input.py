@@ -180,7 +180,7 @@ _TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformer
     (["0_Transformer"], None, "modules.json: module 0 is str, expected an object"),
     ({"0": _TRANSFORMER}, None, "modules.json: expected a list of modules"),
     ([_TRANSFORMER, {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], None,
-     "1_Pooling/config.json: unreadable JSON"),
+     "1_Pooling: the Pooling module folder listed in modules.json (module 1) is missing"),
     ([_TRANSFORMER, {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
      {"pooling_mode": "avg"}, "1_Pooling/config.json: unknown pooling 'avg'"),
     ([_TRANSFORMER, {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
@@ -299,8 +299,8 @@ def test_missing_column(tmp_path, suffix, data, expected):
 
 
 @pytest.mark.parametrize("suffix,data,expected", [
-    (".csv", "id,text\n1,a\n2\n", "line 3: 1 fields, column 'text' is field 2"),
-    (".tsv", "id\ttext\n1\ta\n2\n", "line 3: 1 fields, column 'text' is field 2"),
+    (".csv", "id,text\n1,a\n2\n", "line 3: 1 fields, expected 2 as in the header (id, text)"),
+    (".tsv", "id\ttext\n1\ta\n2\n", "line 3: 1 fields, expected 2 as in the header (id, text)"),
     (".jsonl", '{"text": "a"}\n{"text": 3}\n', "line 2: field 'text' is int, expected text"),
     (".jsonl", '{"text": "a"}\n{oops}\n', "line 2: not valid JSON"),
     (".jsonl", '{"text": "a"}\n["text"]\n', "line 2: no field 'text' (found: list)"),
@@ -329,9 +329,9 @@ def test_csv_blank_lines_are_no_records(tmp_path):
 
 
 @pytest.mark.parametrize("name,column,message", [
-    ("in.txt", "text", "--column applies to .csv, .tsv and .jsonl files"),
-    ("in.csv", None, "a .csv file needs --column NAME"),
-    ("in.jsonl", None, "a .jsonl file needs --column NAME"),
+    ("in.txt", "text", "column applies to .csv, .tsv and .jsonl files"),  # the CLI says --column
+    ("in.csv", None, "a .csv file needs column=NAME"),
+    ("in.jsonl", None, "a .jsonl file needs column=NAME"),
 ])
 def test_column_option_mismatch(tmp_path, name, column, message):
     path = tmp_path / name
@@ -347,7 +347,7 @@ def test_missing_or_empty_input_file(tiny, tmp_path):
     with pytest.raises(InputError, match="empty.txt: no texts to encode"):
         encode_file(tiny, tmp_path / "empty.txt", tmp_path / "out.npy", show_progress=False)
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(InputError, match="empty.csv: empty file"):
+    with pytest.raises(InputError, match="empty.csv: no texts to encode"):  # one rule for every empty input
         encode_file(tiny, tmp_path / "empty.csv", tmp_path / "out.npy", column="text", show_progress=False)
     assert not (tmp_path / "out.npy").exists()
 

@@ -122,8 +122,8 @@ def test_empty_file_and_bad_task(tmp_path):
     empty = write_tsv(tmp_path / "empty.tsv", [])
     with pytest.raises(InputError, match=r"empty.tsv: no rows"):
         load_data(str(empty), "texts")
-    with pytest.raises(InputError, match="--task nope.tsv: neither a registered task .* nor an existing file"):
+    with pytest.raises(InputError, match="task nope.tsv: neither a registered dataset .* nor an existing file"):
         load_data("nope.tsv", "texts")
-    with pytest.raises(InputError, match="--task stsb: a sts task; this command needs classification data"):
+    with pytest.raises(InputError, match="task stsb: sts data; this command needs classification data"):
         load_data("stsb", "texts")
 

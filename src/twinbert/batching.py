@@ -19,11 +19,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .checks import positive_int
+
 DEFAULT_BATCH_TOKENS = 2048
 
 
 def plan_batches(lengths, batch_tokens: int = DEFAULT_BATCH_TOKENS, max_rows: int = 512) -> list[np.ndarray]:
     """Indices of each batch; every batch satisfies rows * longest <= batch_tokens (or has one row)."""
+    batch_tokens = positive_int(batch_tokens, "batch_tokens")  # every caller's budget, checked here
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     batches, start = [], 0
@@ -80,8 +83,9 @@ def run_batches(ids: list[list[int]], type_ids: list[list[int]] | None, pad_id: 
     lock = threading.Lock()
     queue = iter(plan)
     errors: list[BaseException] = []
+    finished = [threading.Event() for _ in range(workers)]
 
-    def worker() -> None:
+    def worker(k: int) -> None:
         torch.set_num_threads(1)
         try:
             with context():
@@ -94,16 +98,57 @@ def run_batches(ids: list[list[int]], type_ids: list[list[int]] | None, pad_id: 
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             with lock:
                 errors.append(exc)
+        finally:
+            finished[k].set()
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(1)
+    pool = [threading.Thread(target=worker, args=(k,), name=f"twinbert-batch-{k}", daemon=True)
+            for k in range(workers)]
     try:
-        pool = [threading.Thread(target=worker, name=f"twinbert-batch-{k}", daemon=True) for k in range(workers)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
+        with _signals_deferred():  # a Ctrl-C inside Thread.start() would leave a worker nobody waits for
+            for thread in pool:
+                thread.start()
+        for event in finished:
+            event.wait()
+    except BaseException as exc:
+        # Ctrl-C / SIGTERM arrive in this (main) thread. Workers left running would be killed mid-torch-call
+        # at interpreter exit ("terminate called ..."): stop them taking batches, wait for the batch in
+        # hand, then raise here.
+        with lock:
+            errors.append(exc)
+        _wait_all(finished)
+        raise
     finally:
         torch.set_num_threads(threads_before)
     if errors:
         raise errors[0]
+
+
+def _wait_all(finished: list[threading.Event]) -> None:
+    """Wait until every worker has returned; a second Ctrl-C while waiting does not abandon them (their
+    batch is short). Not Thread.join: CPython 3.11's join, interrupted by a signal, can mark a running
+    thread as stopped (bpo-45274's fix releases the lock the running thread holds)."""
+    for event in finished:
+        while not event.is_set():
+            try:
+                event.wait()
+            except BaseException:  # noqa: BLE001 - the first interrupt is the one raised
+                continue
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT / SIGTERM back (POSIX, main thread) for the duration; they are delivered, and raise,
+    right after. Threads started inside inherit the mask, so signals keep going to the main thread."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

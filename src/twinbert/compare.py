@@ -5,18 +5,33 @@ The first sentence is the anchor; every other sentence is scored against it with
 """
 from __future__ import annotations
 
+from .checks import choice, text_list
 from .errors import InputError
-from .similarity import similarity
+from .modules.pooling import MODES, parse_modes
+from .similarity import METRICS, similarity
 
 DEFAULT_POOLINGS = ("cls", "pooler", "mean", "max")
+
+
+def check_poolings(poolings) -> list[str]:
+    """A list of one or more known pooling names (a str is one name); checked before any model runs."""
+    poolings = [poolings] if isinstance(poolings, str) else text_list(poolings, "poolings")
+    if not poolings:
+        raise InputError(f"poolings is empty: expected one or more of {', '.join(MODES)}", argument="poolings")
+    for pooling in poolings:
+        parse_modes(pooling)
+    return poolings
 
 
 def compare(encoders: dict, sentences: list[str], poolings=DEFAULT_POOLINGS, *, layers=None,
             metric: str = "cosine") -> dict:
     """encoders: {label: SentenceEncoder}. Returns {"anchor", "sentences", "metric", "columns": [
     {"model", "pooling", "scores": [one per non-anchor sentence]}], "skipped": [...]}."""
+    sentences = text_list(sentences, "sentences")
     if len(sentences) < 2:
         raise InputError("compare needs an anchor sentence and at least one sentence to score against it")
+    poolings = check_poolings(poolings)
+    choice(metric, "metric", METRICS)
     columns, skipped = [], []
     for label, encoder in encoders.items():
         for pooling in poolings:

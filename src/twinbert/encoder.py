@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from . import batching
+from .checks import choice, optional_bool, positive_int, text_list
 from .errors import InputError, ModelLoadError
 from .formats import resolve as resolving
 from .formats import st_folder
-from .formats.atomic import atomic_folder
+from .formats.model_folder import save_model
 from .modules import pooling as pooling_mod
 from .modules.dense import Dense, load_dense
 from .modules.normalize import Normalize
@@ -33,6 +34,7 @@ log = logging.getLogger("twinbert")
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 OUTPUTS = ("sentence", "token", "all_layers")
+CONVERT_TO = ("numpy", "torch")
 
 
 def parse_precision(precision: str) -> torch.dtype:
@@ -52,8 +54,12 @@ def layer_indices(layers, num_layers: int, named: str) -> list[int]:
         except ValueError:
             raise InputError(f"unknown layers {layers!r}: expected {named}, an index in -{n}..{n - 1}, "
                              "or indices joined by commas") from None
-    if isinstance(layers, (int, np.integer)):
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
         layers = [int(layers)]
+    if not isinstance(layers, (list, tuple)) or not all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in layers):
+        raise InputError(f"layers must be {named}, an int index, a list of int indices or indices joined by "
+                         f"commas, got {layers!r}", argument="layers")
     picked = []
     for layer in layers:
         if not -n <= int(layer) < n:
@@ -182,48 +188,71 @@ class SentenceEncoder(nn.Module):
         convert_to: "numpy" or "torch".
         """
         single = isinstance(texts, str)
-        texts = [texts] if single else texts
-        if show_progress is None:
+        texts = [texts] if single else text_list(texts)
+        plan = self._plan(pooling, layers, normalize, output, batch_tokens, precision)
+        choice(convert_to, "convert_to", CONVERT_TO)
+        if optional_bool(show_progress, "show_progress") is None:
             show_progress = len(texts) >= 5000 and sys.stderr.isatty()
         progress = Progress(len(texts), "encode", enabled=show_progress)
-        result = self._encode(texts, pooling, layers, normalize, output, batch_tokens, precision, progress)
+        result = self._encode(texts, plan, progress)
         if show_progress:
             progress.close()
         if convert_to == "torch":
             result = [torch.from_numpy(r) for r in result] if isinstance(result, list) else torch.from_numpy(result)
-        elif convert_to != "numpy":
-            raise InputError(f"unknown convert_to {convert_to!r}: expected 'numpy' or 'torch'")
         return result[0] if single else result
 
     def encode_stream(self, texts: Iterable[str], *, chunk_rows: int = 8192, total: int | None = None,
-                      show_progress: bool = True, **kwargs) -> Iterator[np.ndarray]:
+                      show_progress: bool = True, pooling=None, layers=None, normalize: bool | None = None,
+                      output: str = "sentence", batch_tokens: int | None = None,
+                      precision: str | None = None) -> Iterator[np.ndarray]:
         """Encode an iterable of any length chunk by chunk, yielding [rows, dim] arrays in input order,
-        so memory stays bounded by one chunk. kwargs as for encode (output="sentence" only)."""
-        if kwargs.get("output", "sentence") != "sentence":
-            raise InputError("encode_stream supports output='sentence' only")
-        progress = Progress(total, "encode", enabled=show_progress)
-        options = [kwargs.get(k) for k in ("pooling", "layers", "normalize")]
-        options += ["sentence", kwargs.get("batch_tokens"), kwargs.get("precision"), progress]
+        so memory stays bounded by one chunk. Options as for encode (output="sentence" only)."""
+        if output != "sentence":
+            raise InputError(f"encode_stream supports output='sentence' only, got output={output!r}",
+                             argument="output")
+        plan = self._plan(pooling, layers, normalize, output, batch_tokens, precision)
+        positive_int(chunk_rows, "chunk_rows")
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+            raise InputError(f"total must be None or the number of texts (0 or more), got {total!r}",
+                             argument="total")
+        show_progress = bool(optional_bool(show_progress, "show_progress"))
+        if isinstance(texts, (str, bytes, dict)) or not isinstance(texts, Iterable):
+            text_list(texts)  # its error: a single str, bytes, a dict or a non-iterable is no stream of texts
+        # checked above, now; the chunks come lazily from here
+        return self._stream(texts, plan, chunk_rows, Progress(total, "encode", enabled=show_progress))
+
+    def _stream(self, texts: Iterable[str], plan: dict, chunk_rows: int, progress: Progress) -> Iterator[np.ndarray]:
         chunk: list[str] = []
-        for text in texts:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InputError(f"texts[{i}] is {type(text).__name__}, expected str", argument="texts")
             chunk.append(text)
             if len(chunk) >= chunk_rows:
-                yield self._encode(chunk, *options)
+                yield self._encode(chunk, plan, progress)
                 chunk = []
         if chunk:
-            yield self._encode(chunk, *options)
-        if show_progress:
+            yield self._encode(chunk, plan, progress)
+        if progress.enabled:
             progress.close()
 
-    def _plan(self, pooling, layers, normalize, output):
-        if output not in OUTPUTS:
-            raise InputError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
+    def _plan(self, pooling, layers, normalize, output, batch_tokens=None, precision=None) -> dict:
+        """Every encode option checked, in one place, before any work: a wrong type or value is an
+        InputError naming the argument and what it accepts (never a TypeError from deep inside)."""
+        choice(output, "output", OUTPUTS)
+        if pooling is not None and not (isinstance(pooling, str) or (
+                isinstance(pooling, (list, tuple)) and pooling and all(isinstance(p, str) for p in pooling))):
+            raise InputError(f"pooling must be a mode name such as 'mean', modes joined with '+' or a list of "
+                             f"mode names, got {pooling!r}", argument="pooling")
+        normalize = optional_bool(normalize, "normalize")
+        batch_tokens = positive_int(batch_tokens, "batch_tokens", allow_none=True)
+        if precision is not None:
+            choice(precision, "precision", PRECISIONS)
         modes = self.pooling if pooling is None else pooling_mod.parse_modes(pooling)
         picked = parse_layers(layers, self.transformer.num_layers)
         if "pooler" in modes:
             if picked is not None or output == "all_layers":
                 raise InputError("pooling 'pooler' uses pooler_output, which exists for the last layer only; "
-                                 "drop --layers or choose another pooling")
+                                 "drop layers or choose another pooling", argument="layers")
             if not self.transformer.has_pooler:
                 raise InputError(f"pooling 'pooler': model {self.name} has no trained pooler layer "
                                  "(pooler_output); use cls, mean or max")
@@ -231,17 +260,14 @@ class SentenceEncoder(nn.Module):
         if output == "sentence" and len(self.dense) and self.dense[0].in_features != width:
             raise InputError(f"pooling {'+'.join(modes)} gives {width}-dim vectors but the model's Dense "
                              f"module expects {self.dense[0].in_features}")
-        do_norm = (self.normalize is not None) if normalize is None else bool(normalize)
-        return modes, picked, do_norm
+        do_norm = (self.normalize is not None) if normalize is None else normalize
+        return {"modes": modes, "picked": picked, "do_norm": do_norm, "normalize": normalize, "output": output,
+                "batch_tokens": batch_tokens or batching.DEFAULT_BATCH_TOKENS, "precision": precision}
 
-    def _encode(self, texts, pooling, layers, normalize, output, batch_tokens, precision, progress):
-        modes, picked, do_norm = self._plan(pooling, layers, normalize, output)
-        if not isinstance(texts, (list, tuple)):
-            texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(f"texts[{i}] is {type(t).__name__}, expected str")
-        tokens = self.transformer.tokenize(list(texts))
+    def _encode(self, texts: list[str], plan: dict, progress) -> np.ndarray | list:
+        modes, picked, do_norm, normalize = plan["modes"], plan["picked"], plan["do_norm"], plan["normalize"]
+        output, precision = plan["output"], plan["precision"]
+        tokens = self.transformer.tokenize(texts)
         if tokens.truncated:
             log.warning("%d of %d texts were longer than max_seq_length=%d tokens and were truncated",
                         tokens.truncated, len(texts), self.max_seq_length)
@@ -254,7 +280,6 @@ class SentenceEncoder(nn.Module):
         else:
             result = [None] * len(texts)
         all_layers = picked is not None or output == "all_layers"
-        budget = batch_tokens or batching.DEFAULT_BATCH_TOKENS
 
         def run(index: np.ndarray, batch: tuple) -> None:
             ids, mask, types = batch
@@ -291,7 +316,7 @@ class SentenceEncoder(nn.Module):
             return stack
 
         batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, run,
-                             batch_tokens=budget, device=self.device, context=modes_of_this_thread)
+                             batch_tokens=plan["batch_tokens"], device=self.device, context=modes_of_this_thread)
         return result
 
     def _autocast(self, precision: str | None):
@@ -303,36 +328,39 @@ class SentenceEncoder(nn.Module):
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     # ---------------------------------------------------------------- saving
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write a sentence-transformers folder atomically (a crash leaves no half-written model)."""
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write a sentence-transformers folder, safely (see twinbert.formats.model_folder): into a missing
+        or empty folder, or over a previous model (its files the new model lacks are removed); a folder
+        that holds other things needs overwrite=True. Files that are not part of a model are kept."""
+        return save_model(path, self._write, overwrite=overwrite)
+
+    def _write(self, tmp: Path) -> None:
+        """Write the model's files into the empty folder `tmp`."""
         import safetensors.torch
         import transformers
 
-        target = Path(path)
-        with atomic_folder(target) as tmp:
-            self.transformer.save(tmp)
-            (tmp / "1_Pooling").mkdir()
-            _write_json(tmp / "1_Pooling" / "config.json",
-                        pooling_mod.write_config(self.pooling, self.transformer.hidden_size))
-            for k, layer in enumerate(self.dense):
-                sub = tmp / f"{2 + k}_Dense"
-                sub.mkdir()
-                _write_json(sub / "config.json", layer.config())
-                safetensors.torch.save_file({n: p.detach().cpu().contiguous() for n, p in layer.state_dict().items()},
-                                            str(sub / "model.safetensors"))
-            mods = st_folder.modules_json(len(self.dense), self.normalize is not None)
-            if self.normalize is not None:
-                (tmp / mods[-1]["path"]).mkdir()
-            _write_json(tmp / "modules.json", mods)
-            from . import __version__
-            _write_json(tmp / "config_sentence_transformers.json", {
-                "__version__": {"twinbert": __version__, "transformers": transformers.__version__,
-                                "pytorch": torch.__version__},
-                "model_type": "SentenceTransformer",
-                "prompts": self.prompts, "default_prompt_name": None,
-                "similarity_fn_name": self.similarity_fn_name,
-            })
-        return target
+        self.transformer.save(tmp)
+        (tmp / "1_Pooling").mkdir()
+        _write_json(tmp / "1_Pooling" / "config.json",
+                    pooling_mod.write_config(self.pooling, self.transformer.hidden_size))
+        for k, layer in enumerate(self.dense):
+            sub = tmp / f"{2 + k}_Dense"
+            sub.mkdir()
+            _write_json(sub / "config.json", layer.config())
+            safetensors.torch.save_file({n: p.detach().cpu().contiguous() for n, p in layer.state_dict().items()},
+                                        str(sub / "model.safetensors"))
+        mods = st_folder.modules_json(len(self.dense), self.normalize is not None)
+        if self.normalize is not None:
+            (tmp / mods[-1]["path"]).mkdir()
+        _write_json(tmp / "modules.json", mods)
+        from . import __version__
+        _write_json(tmp / "config_sentence_transformers.json", {
+            "__version__": {"twinbert": __version__, "transformers": transformers.__version__,
+                            "pytorch": torch.__version__},
+            "model_type": "SentenceTransformer",
+            "prompts": self.prompts, "default_prompt_name": None,
+            "similarity_fn_name": self.similarity_fn_name,
+        })
 
 
 def _write_json(path: Path, data) -> None:
@@ -343,10 +371,26 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device) -> None:
+    """A device torch knows and this machine has, as a one-line InputError rather than torch's
+    RuntimeError: an unknown name ("gpu"), or CUDA asked for where there is none."""
+    if device is None or isinstance(device, torch.device):
+        return
+    if not isinstance(device, str):
+        raise InputError(f"device must be a str such as 'cpu' or 'cuda:0', got {device!r}", argument="device")
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {device!r}: expected cpu, cuda, cuda:N, mps ...") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r}: CUDA is not available here (use cpu)")
+
+
 def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str | None = None,
          precision: str = "float32", *, pooling: str | None = None, trust_remote_code: bool = False) -> SentenceEncoder:
     """Load a sentence encoder from a folder (sentence-transformers or plain Hugging Face checkpoint)
     or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise."""
+    check_device(device)
     dtype = parse_precision(precision)
     folder = resolving.resolve(name_or_path)
     spec = st_folder.read_folder(folder)
@@ -354,6 +398,7 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
         raise ModelLoadError(f"{spec.backbone}: the Transformer module folder named in modules.json is missing")
     transformer = Transformer.load(spec.backbone, dtype=dtype, trust_remote_code=trust_remote_code)
     dense = [load_dense(p) for p in spec.dense]
+    st_folder.check_widths(spec, transformer.hidden_size, [(d.in_features, d.out_features) for d in dense])
     text = str(name_or_path)
     name = resolving.DEFAULT_MODEL if folder == _bundled_or_none() else (str(folder) if Path(text).expanduser().is_dir() else text)
     encoder = SentenceEncoder(transformer, pooling or spec.pooling or ("mean",), dense, spec.normalize,

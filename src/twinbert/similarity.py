@@ -7,19 +7,37 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import choice, optional_bool
 from .errors import InputError
 
 METRICS = ("cosine", "dot", "euclidean", "manhattan")
 
 
 def _as_tensor(x, name: str):
+    """`x` as a float [n, dim] tensor; anything but numbers (texts, dicts, None, ragged lists) is an
+    InputError naming the argument, not torch's TypeError."""
     import torch
 
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError):  # ragged nested lists
+            array = None
+        if array is None or array.dtype.kind not in "biuf":
+            shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:37] + "..."
+            hint = "; encode texts first (encoder.encode)" if isinstance(x, str) or (
+                array is not None and array.dtype.kind in "USO") else ""
+            raise InputError(f"{name} must be a vector or a matrix of vectors (numbers, e.g. from encode), got "
+                             f"{type(x).__name__} {shown}{hint}", argument=name)
+        t = torch.as_tensor(array)
     if t.ndim == 1:
         t = t.unsqueeze(0)
     if t.ndim != 2:
-        raise InputError(f"{name} must be a vector or a matrix of vectors, got shape {tuple(t.shape)}")
+        raise InputError(f"{name} must be a vector or a matrix of vectors, got shape {tuple(t.shape)}", argument=name)
+    if t.shape[0] and not t.shape[1]:
+        raise InputError(f"{name} holds vectors of dimension 0", argument=name)
     return t.float()
 
 
@@ -31,8 +49,8 @@ def similarity(a, b=None, metric: str = "cosine", *, pairwise: bool = False):
     """
     import torch
 
-    if metric not in METRICS:
-        raise InputError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
+    choice(metric, "metric", METRICS)
+    pairwise = bool(optional_bool(pairwise, "pairwise"))
     as_torch = isinstance(a, torch.Tensor) and (b is None or isinstance(b, torch.Tensor))
     x = _as_tensor(a, "a")
     y = x if b is None else _as_tensor(b, "b")

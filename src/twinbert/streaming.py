@@ -4,12 +4,16 @@ Memory stays bounded by one chunk of rows; the output appears only when complete
 """
 from __future__ import annotations
 
+import glob
 import json
+import os
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .checks import positive_int
 from .errors import InputError, OutputError
 from .formats.atomic import atomic_file, atomic_path, check_file_target
 from .formats.texts import count_texts, read_texts
@@ -17,14 +21,34 @@ from .formats.texts import count_texts, read_texts
 OUTPUTS = (".npy", ".jsonl")
 
 
-def check_output(output_path) -> Path:
-    """Fail before any work when `output_path` cannot be written: unknown type, missing folder,
-    an existing folder in the way."""
+def check_output(output_path, input_path=None) -> Path:
+    """Fail before any work when `output_path` cannot be written: unknown type, missing folder, an
+    existing folder in the way, or the input file itself (by any name: ./X, a symlink, a hard link)."""
     output_path = Path(output_path)
     suffix = output_path.suffix.lower()
     if suffix not in OUTPUTS:
         raise OutputError(f"{output_path}: unknown output type {suffix!r}; expected .npy or .jsonl")
-    return check_file_target(output_path)
+    check_file_target(output_path)
+    if input_path is not None and output_path.exists() and Path(input_path).exists() \
+            and os.path.samefile(output_path, input_path):
+        raise OutputError(f"{output_path}: is the input file {input_path}; writing there would destroy the "
+                          "texts, choose another output file")
+    return output_path
+
+
+# the temp names atomic_file / atomic_path give: `.NAME.<8 hex>.tmp` and `.NAME.<8 hex>.tmp<suffix>`
+def _temp_pattern(target: Path) -> re.Pattern:
+    return re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp(?:{re.escape(target.suffix)})?")
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temp files a killed (SIGKILL, power loss) earlier write of `target` left beside it;
+    only names of that exact shape, nothing the user wrote."""
+    pattern = _temp_pattern(target)
+    stale = [p for p in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*") if pattern.fullmatch(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def effective_settings(encoder, dimension: int, pooling=None, layers=None, normalize=None, **_) -> dict:
@@ -45,11 +69,13 @@ def effective_settings(encoder, dimension: int, pooling=None, layers=None, norma
 def encode_file(encoder, input_path, output_path, *, column: str | None = None, chunk_rows: int = 8192,
                 show_progress: bool = True, **encode_kwargs) -> dict:
     """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary."""
-    output_path = check_output(output_path)
+    output_path = check_output(output_path, input_path)
     suffix = output_path.suffix.lower()
+    positive_int(chunk_rows, "chunk_rows")
     total = count_texts(input_path, column)  # also validates the whole file before any encoding
     if total == 0:
         raise InputError(f"{input_path}: no texts to encode")
+    remove_stale_temps(output_path)
     start = time.perf_counter()
     chunks = encoder.encode_stream(read_texts(input_path, column), chunk_rows=chunk_rows, total=total,
                                    show_progress=show_progress, **encode_kwargs)

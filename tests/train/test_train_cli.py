@@ -71,7 +71,7 @@ def test_config_files_flags_and_refusals(tmp_path):
         "unknown_loss": "--loss 'hinge': unknown; expected one of softmax, cosine",
         "loss_count": "2 --task but 3 --loss",
         "no_output": "--output DIR is required",
-        "no_checkpoint": "there is no checkpoint to resume",
+        "no_checkpoint": "there is no checkpoint to continue",
         "triplet_on_pairs": "TripletLoss needs (anchor, positive, negative) triplets",
         "bad_lr": "lr = -1.0: expected a positive number",
         "again": "holds a training checkpoint; pass --resume to continue it",

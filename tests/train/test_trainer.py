@@ -173,9 +173,9 @@ def test_several_datasets_round_robin_with_their_own_losses(tiny, sts, tmp_path)
     (dict(task="sts", loss="triplet"), "TripletLoss needs (anchor, positive, negative) triplets or NLI pairs; "
                                        "this data has sentence pairs with scores"),
     (dict(task="sts", loss="softmax"), "row 1 has no label"),
-    (dict(task="sts", loss="mse"), "needs --teacher MODEL"),
+    (dict(task="sts", loss="mse"), "needs teacher, the model whose embeddings to imitate"),
     (dict(task="sts", loss="cosine", columns="a,b,score"), "line 1, field 'a': column 'a' is missing from the header"),
-    (dict(task="sts", loss="cosine", limit=0), "no rows to train on"),
+    (dict(task="sts", loss="cosine", limit=0), "limit must be a positive integer (1 or more), got 0"),
 ])
 def test_bad_training_setups_fail_before_training(tiny, sts, tmp_path, spec, message):
     with pytest.raises(InputError) as info:

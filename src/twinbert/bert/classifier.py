@@ -34,11 +34,13 @@ def _where(data, what: str) -> str:
     return str(path) if path else what
 
 
-def labelled_texts(data, what: str = "data") -> tuple[list[str], list[str], list[str] | None]:
+def labelled_texts(data, what: str = "data", declared: list[str] | None = None
+                   ) -> tuple[list[str], list[str], list[str] | None]:
     """(texts, label names, the data's label vocabulary or None) of a Dataset or a list of TextExample.
 
     An int label is an index into Dataset.labels (its name is taken from there); a text label must be one
-    of Dataset.labels when the dataset names them. Every error names the file (or `what`) and the example.
+    of `declared`, else of Dataset.labels when the dataset names them, else clean (the rule of
+    twinbert.data.labels). Every error names the file (or `what`) and the example.
     """
     examples = data.examples if hasattr(data, "examples") else list(data)
     vocab = [str(x) for x in data.labels] if getattr(data, "labels", None) else None
@@ -53,19 +55,29 @@ def labelled_texts(data, what: str = "data") -> tuple[list[str], list[str], list
         if label is None:
             raise InputError(f"{where}: example {k} ({text[:40]!r}) has no label; a classifier trains and "
                              "evaluates on labelled texts")
-        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and vocab is not None:
-            if not 0 <= int(label) < len(vocab):
-                raise InputError(f"{where}: example {k} ({text[:40]!r}) has label {int(label)}, out of range: "
-                                 f"expected an index 0..{len(vocab) - 1} into the labels {vocab}")
-            name = vocab[int(label)]
-        else:
-            name = str(label)
-            if vocab is not None and name not in vocab:
-                raise InputError(f"{where}: example {k} ({text[:40]!r}) has label {name!r}, which is not one "
-                                 f"of the data's labels {vocab}")
         texts.append(text)
-        names.append(name)
+        names.append(label_name(label, vocab, declared, f"{where}: example {k} ({text[:40]!r})"))
     return texts, names, vocab
+
+
+def label_name(label, vocab: list[str] | None, declared: list[str] | None, where: str) -> str:
+    """The class name of one example's label: an int indexes `vocab`; the name must be one of `declared`,
+    else of `vocab`, else clean (twinbert.data.labels.check_label)."""
+    from ..data._io import RowError
+    from ..data.labels import check_label
+
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)) and vocab is not None:
+        if not 0 <= int(label) < len(vocab):
+            raise InputError(f"{where} has label {int(label)}, out of range: expected an index 0..{len(vocab) - 1} "
+                             f"into the labels {vocab}")
+        label = vocab[int(label)]
+    if isinstance(label, bool) or not isinstance(label, (str, int, np.integer)):
+        raise InputError(f"{where} has label {label!r} ({type(label).__name__}); expected a class name (str) "
+                         "or an index (int) into the data's labels")
+    try:
+        return check_label(str(label), "label", declared if declared is not None else vocab)
+    except RowError as e:
+        raise InputError(f"{where}, field 'label': {e.problem}; expected {e.expected}") from None
 
 
 def _check_known(names: list[str], known: list[str], where: str) -> None:
@@ -135,33 +147,49 @@ def _merge_labels(parts: list[tuple[list[str], list[str], list[str] | None]]) ->
     return labels
 
 
+def _datasets(data) -> list:
+    """A list of datasets from one dataset, one list of examples, or a list of datasets."""
+    if isinstance(data, (list, tuple)) and not any(hasattr(d, "text") for d in data):
+        return list(data)
+    return [data]
+
+
 def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike, *, eval_data=(),
-                     resume: bool = False, device: str | None = None, max_seq_length: int | None = None,
-                     show_progress: bool = True, trust_remote_code: bool = False) -> TrainResult:
+                     labels=None, resume: bool = False, overwrite: bool = False, device: str | None = None,
+                     max_seq_length: int | None = None, show_progress: bool = True,
+                     trust_remote_code: bool = False) -> TrainResult:
     """Fine-tune a classifier on labelled texts with cross-entropy (see twinbert.train.loop.fit).
 
     model: a Classifier, a classifier folder, or any encoder (a plain checkpoint or a sentence-transformers
     folder such as all-MiniLM-L6-v2) that gets a new head for the training data's labels.
-    data: a Dataset (or a list of them, concatenated) of TextExample with labels.
-    eval_data: Datasets to evaluate on; the first gives the main metric (accuracy).
+    data: a Dataset or a list of TextExample with labels, or a list of Datasets (concatenated).
+    eval_data: a Dataset or Datasets to evaluate on; the first gives the main metric (accuracy).
+    labels: the declared label set, in the order of the head's outputs (e.g. ["negative", "positive"]);
+    default: the data's own label names, else the labels found, which must then all be clean (a "nan" or
+    empty label is an error, see twinbert.data.labels).
     Writes the classifier (the best evaluation, else the last), the log, the learning curve and the card
     to `output`.
     """
+    from ..data.labels import declared_labels
+    from ..train.checkpoint import run_identity
     from ..train.distributed import current, device_for_rank
 
     config.check()
-    output = check_output(output, resume)
-    datasets = list(data) if isinstance(data, (list, tuple)) else [data]
+    declared = declared_labels(labels)
+    output = check_output(output, resume, overwrite)
+    datasets = _datasets(data)
     if not datasets:
         raise InputError("nothing to train on: give at least one labelled dataset")
-    parts = [labelled_texts(d, "training data") for d in datasets]
-    labels = _merge_labels(parts)
-    evals = list(eval_data) if isinstance(eval_data, (list, tuple)) else [eval_data]
-    eval_parts = [labelled_texts(d, "evaluation data") for d in evals]
+    parts = [labelled_texts(d, "training data", declared) for d in datasets]
+    labels = declared or _merge_labels(parts)
+    evals = _datasets(eval_data)
+    eval_parts = [labelled_texts(d, "evaluation data", declared) for d in evals]
     if isinstance(model, Classifier):
         clf = model
         if clf.labels != labels:
-            raise InputError(f"the classifier has labels {clf.labels} but the training data has {labels}")
+            raise InputError(f"the classifier's label set is {clf.labels} but the training data's is {labels}"
+                             + ("" if declared else "; declare it in the classifier's order with labels=[...]"),
+                             argument="labels")
     else:
         if len(labels) < 2:
             raise InputError(f"{_where(datasets[0], 'training data')}: every example has the label {labels[0]!r}; "
@@ -189,6 +217,9 @@ def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike
         return metrics
 
     has_eval = bool(eval_sets)
+    records = [dataset_source(d) for d in datasets] + [dataset_source(d, "eval") for d in evals]
+    run = run_identity(model, records[:len(datasets)], records[len(datasets):], loss="cross-entropy",
+                       labels=list(clf.labels), max_seq_length=clf.transformer.max_seq_length)
     started = now()
     before = evaluate() if has_eval and not resume and current().is_main else None
 
@@ -199,7 +230,7 @@ def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike
                      f"(`{type(clf.model).__name__}`), trained with cross-entropy. Labels: "
                      + ", ".join(f"{i} = {name}" for i, name in enumerate(clf.labels))
                      + f". max_seq_length {clf.transformer.max_seq_length}."],
-            data=[dataset_source(d) for d in datasets], config=config, result=result,
+            data=records, config=config, result=result,
             evals=[tag for tag, _, _ in eval_sets], main_metric="accuracy" if has_eval else None, before=before,
             started=started,
             usage=["from twinbert.bert import Classifier", "",
@@ -210,7 +241,8 @@ def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike
                    f"model = AutoModelForSequenceClassification.from_pretrained({str(result.output)!r})"])
 
     return fit(clf, [objective], config, output, save_model=clf.write, evaluate=evaluate if has_eval else None,
-               main_metric="accuracy" if has_eval else None, card=card, resume=resume, show_progress=show_progress)
+               main_metric="accuracy" if has_eval else None, card=card, resume=resume, show_progress=show_progress,
+               run=run)
 
 
 def _check_length(max_seq_length, model: SequenceModel) -> int:

@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..evaluate.classification import classification_report
 from ..evaluate.sts import pearson, spearman
 from ..train.loop import TrainConfig, TrainResult, fit
-from .classifier import _check_length, _softmax, _where
+from .classifier import _check_length, _softmax, _where, label_name
 from ._common import text_list
 from .sequence import SequenceModel, load_sequence_transformer
 from ..train.loop import check_output
@@ -55,9 +55,10 @@ def _pairs(first, second) -> tuple[list[str], list[str]]:
     return text_list(a, "first texts"), text_list(b, "second texts")
 
 
-def pair_targets(data, score_range=None, what: str = "data"):
+def pair_targets(data, score_range=None, what: str = "data", declared: list[str] | None = None):
     """(a texts, b texts, targets, labels) of pair data: targets are scores scaled to [0, 1] with
-    labels None, or label names with `labels` the data's label vocabulary."""
+    labels None, or label names with `labels` the declared label set, else the data's label vocabulary,
+    else the labels found (which must then be clean: twinbert.data.labels)."""
     examples = data.examples if hasattr(data, "examples") else list(data)
     where = _where(data, what)
     if not examples:
@@ -68,6 +69,9 @@ def pair_targets(data, score_range=None, what: str = "data"):
     if not scored and getattr(first, "label", None) is None:
         raise InputError(f"{where}: example 1 has neither a score nor a label; a cross-encoder trains on scored "
                          "pairs (STS) or labelled pairs (NLI)")
+    if scored and declared is not None:
+        raise InputError(f"{where}: scored pairs, but labels {declared} were declared; labels apply to labelled "
+                         "pairs (drop them for a one-score head)", argument="labels")
     if scored:
         low, high = score_range if score_range is not None else (getattr(data, "score_range", None) or (None, None))
         if low is None or not high > low:
@@ -86,18 +90,10 @@ def pair_targets(data, score_range=None, what: str = "data"):
                                  f"[{low:g}, {high:g}] (the score range)")
             targets.append((float(ex.score) - low) / (high - low))
         else:
-            label = ex.label
-            if label is None:
+            if ex.label is None:
                 raise InputError(f"{where}: example {k} has no label; every pair needs one")
-            if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and vocab is not None:
-                if not 0 <= int(label) < len(vocab):
-                    raise InputError(f"{where}: example {k} has label {int(label)}, out of range: expected an "
-                                     f"index 0..{len(vocab) - 1} into the labels {vocab}")
-                label = vocab[int(label)]
-            elif vocab is not None and str(label) not in vocab:
-                raise InputError(f"{where}: example {k} has label {label!r}, not one of the data's labels {vocab}")
-            targets.append(str(label))
-    labels = None if scored else (vocab or sorted(set(targets)))
+            targets.append(label_name(ex.label, vocab, declared, f"{where}: example {k}"))
+    labels = None if scored else (declared or vocab or sorted(set(targets)))
     return a, b, targets, labels
 
 
@@ -167,8 +163,8 @@ class CrossEncoder(SequenceModel):
                 raise InputError(f"label {label!r}: this cross-encoder gives one score, it has no labels to choose")
             return None
         if label is None:
-            raise InputError(f"this cross-encoder classifies pairs into {self.labels}; name the label to rank by "
-                             f"(label=..., --label), e.g. {self.labels[0]!r}")
+            raise InputError(f"this cross-encoder classifies pairs into {self.labels}; name the label to rank by, "
+                             f"e.g. label={self.labels[0]!r}", argument="label")
         if label not in self.labels:
             raise InputError(f"label {label!r} is not one of the cross-encoder's labels {self.labels}")
         return self.labels.index(label)
@@ -232,8 +228,8 @@ class CrossEncoder(SequenceModel):
 
 
 def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathLike, *, loss: str | None = None,
-                        score_range=None, eval_data=(), resume: bool = False, device: str | None = None,
-                        max_seq_length: int | None = None, show_progress: bool = True,
+                        score_range=None, eval_data=(), labels=None, resume: bool = False, overwrite: bool = False,
+                        device: str | None = None, max_seq_length: int | None = None, show_progress: bool = True,
                         trust_remote_code: bool = False) -> TrainResult:
     """Fine-tune a cross-encoder on scored pairs (one-score head; loss "bce" (default) or "mse") or on
     labelled pairs (classification head; cross-entropy). See the module docstring.
@@ -241,28 +237,38 @@ def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathL
     model: a CrossEncoder, a cross-encoder folder, or any encoder (plain checkpoint or sentence-transformers
     folder) that gets a new head. data: a Dataset of PairExample (scores need a score range: the data's,
     e.g. STS-B's 0-5, or `score_range`). eval_data: Datasets; the first gives the main metric (spearman
-    or accuracy).
+    or accuracy). labels: the declared label set of labelled pairs, in the order of the head's outputs;
+    default: the data's own label names, else the labels found, which must then all be clean.
     """
+    from ..data.labels import declared_labels
+    from ..train.checkpoint import run_identity
     from ..train.distributed import current, device_for_rank
 
     config.check()
-    output = check_output(output, resume)
-    a, b, targets, labels = pair_targets(data, score_range, "training data")
+    declared = declared_labels(labels)
+    output = check_output(output, resume, overwrite)
+    a, b, targets, labels = pair_targets(data, score_range, "training data", declared)
     if labels is None:
         loss = loss or "bce"
         if loss not in SCORE_LOSSES:
-            raise InputError(f"loss {loss!r}: a one-score cross-encoder trains with {' or '.join(SCORE_LOSSES)}")
+            raise InputError(f"loss {loss!r}: a one-score cross-encoder trains with {' or '.join(SCORE_LOSSES)}",
+                             argument="loss")
     else:
         if loss not in (None, "cross-entropy"):
-            raise InputError(f"loss {loss!r}: labelled pairs train a classification head with cross-entropy")
+            raise InputError(f"loss {loss!r}: labelled pairs train a classification head with cross-entropy",
+                             argument="loss")
         loss = "cross-entropy"
         if len(labels) < 2:
             raise InputError(f"{_where(data, 'training data')}: every pair has the label {labels[0]!r}; a "
                              "classification head needs at least two labels")
     evals = list(eval_data) if isinstance(eval_data, (list, tuple)) else [eval_data]
-    eval_parts = [pair_targets(d, None, "evaluation data") for d in evals]
+    eval_parts = [pair_targets(d, None, "evaluation data", declared) for d in evals]
     if isinstance(model, CrossEncoder):
         ce = model
+        if labels is not None and not ce.regression and ce.labels != labels:
+            raise InputError(f"the cross-encoder's label set is {ce.labels} but the training data's is {labels}"
+                             + ("" if declared else "; declare it in the cross-encoder's order with labels=[...]"),
+                             argument="labels")
     else:
         torch.manual_seed(config.seed)  # the new head's initial weights
         ce = CrossEncoder.new(model, labels, device=device_for_rank(device), trust_remote_code=trust_remote_code)
@@ -291,6 +297,10 @@ def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathL
         return metrics
 
     has_eval = bool(eval_sets)
+    records = [dataset_source(data)] + [dataset_source(d, "eval") for d in evals]
+    run = run_identity(model, records[:1], records[1:], loss=loss, score_range=low_high,
+                       labels=None if ce.regression else list(ce.labels),
+                       max_seq_length=ce.transformer.max_seq_length)
     started = now()
     before = evaluate() if has_eval and not resume and current().is_main else None
     head = ("one score: sigmoid(logit) in [0, 1], trained on gold scores scaled from "
@@ -303,7 +313,7 @@ def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathL
             summary=[f"Base model: `{ce.info.get('base_model', ce.name)}`, reading both texts at once "
                      f"([CLS] a [SEP] b [SEP]) with a sequence-classification head (`{type(ce.model).__name__}`). "
                      f"Head: {head}. max_seq_length {ce.transformer.max_seq_length}."],
-            data=[dataset_source(data)], config=config, result=result, evals=[t for t, _, _ in eval_sets],
+            data=records, config=config, result=result, evals=[t for t, _, _ in eval_sets],
             main_metric=main if has_eval else None, before=before, started=started,
             usage=["from twinbert.bert import CrossEncoder", "",
                    f"ce = CrossEncoder.load({str(result.output)!r})",
@@ -312,7 +322,8 @@ def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathL
                    "                [\"A man plays a guitar.\", \"The stock market fell.\"]))"])
 
     return fit(ce, [objective], config, output, save_model=ce.write, evaluate=evaluate if has_eval else None,
-               main_metric=main if has_eval else None, card=card, resume=resume, show_progress=show_progress)
+               main_metric=main if has_eval else None, card=card, resume=resume, show_progress=show_progress,
+               run=run)
 
 
 __all__ = ["CrossEncoder", "train_cross_encoder", "pair_targets"]

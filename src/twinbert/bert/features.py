@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from .. import batching
+from ..checks import positive_int
 from ..encoder import layer_indices
-from ..errors import InputError
-from ..formats.atomic import atomic_file
+from ..errors import InputError, OutputError
+from ..formats.atomic import atomic_file, check_file_target
 from ._common import text_list
 
 log = logging.getLogger("twinbert")
@@ -45,7 +46,7 @@ class Features:
             arrays["pairs"] = np.array(self.pairs)
         if self.pooler_output is not None:
             arrays["pooler_output"] = self.pooler_output
-        with atomic_file(path, "wb") as fh:
+        with atomic_file(check_save_path(path), "wb") as fh:
             np.savez(fh, **arrays)
         return Path(path)
 
@@ -59,6 +60,15 @@ class Features:
         if hidden_states:
             out["hidden_states"] = self.hidden_states.tolist()
         return out
+
+
+def check_save_path(path: str | os.PathLike) -> Path:
+    """Where Features.save may write: a .npz file (what it writes, whatever the name says) that can be
+    written; anything else fails before any work."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise OutputError(f"{path}: features are saved as a .npz archive; give a file name ending in .npz")
+    return check_file_target(path)
 
 
 def parse_layer_list(layers, num_layers: int) -> list[int]:
@@ -89,6 +99,7 @@ def features(model, texts, pairs=None, *, layers="all", pad_to: int | None = Non
         if len(pairs) != len(texts):
             raise InputError(f"got {len(pairs)} pair texts for {len(texts)} texts: give one pair text per text")
     picked = parse_layer_list(layers, transformer.num_layers)
+    batch_tokens = positive_int(batch_tokens, "batch_tokens", allow_none=True)
     tokens = transformer.tokenize(texts, pairs)
     if tokens.truncated:
         log.warning("%d of %d texts were longer than max_seq_length=%d tokens and were truncated",

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .. import batching
 from ..errors import InputError
 from ..modules.transformer import Transformer
+from ..train.checkpoint import run_identity
 from ..train.loop import TrainConfig, TrainResult, fit
 from ..train.objective import Objective
 from ..train.loop import check_output
@@ -315,8 +316,8 @@ def load_for_training(model, *, seed: int = 42, device: str | None = None,
 
 def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike, *, eval_data=None,
                     whole_word: bool = False, probability: float = MASK_PROBABILITY, block_size: int | None = None,
-                    eval_seed: int = 0, resume: bool = False, device: str | None = None, show_progress: bool = True,
-                    trust_remote_code: bool = False) -> TrainResult:
+                    eval_seed: int = 0, resume: bool = False, overwrite: bool = False, device: str | None = None,
+                    show_progress: bool = True, trust_remote_code: bool = False) -> TrainResult:
     """Continue pre-training with the masked-LM objective (see the module docstring).
 
     model: a masked-LM Transformer, a checkpoint with a masked-LM head, or any encoder (plain checkpoint or
@@ -328,7 +329,7 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
     from ..train.distributed import current, device_for_rank
 
     config.check()
-    output = check_output(output, resume)
+    output = check_output(output, resume, overwrite)
     texts = _texts(data, "training data")
     eval_texts = None if eval_data is None else _texts(eval_data, "evaluation data")
     transformer = load_for_training(model, seed=config.seed, device=device_for_rank(device),
@@ -345,6 +346,9 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
         return {k: float(metrics[k]) for k in ("accuracy", "perplexity", "loss")}
 
     has_eval = held_out is not None
+    records = [dataset_source(data)] + ([dataset_source(eval_data, "eval")] if has_eval else [])
+    run = run_identity(model, records[:1], records[1:], loss="masked-lm", probability=probability,
+                       whole_word=whole_word, block_size=block_size, eval_seed=eval_seed)
     started = now()
     before = evaluate() if has_eval and not resume and current().is_main else None
     if before:
@@ -363,9 +367,7 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
                      + ("whole words" if whole_word else "single word pieces")
                      + f"; blocks of at most {block_size} tokens ({len(blocks)} training blocks). Held-out "
                      f"metrics use one fixed masking (seed {eval_seed})."],
-            data=[{**dataset_source(data), "rows": len(texts)}] if hasattr(data, "examples") else
-                 [{"name": "texts", "split": "", "rows": len(texts)}],
-            config=config, result=result, evals=[eval_name] if eval_name else [],
+            data=records, config=config, result=result, evals=[eval_name] if eval_name else [],
             main_metric="accuracy" if has_eval else None, before=before, started=started,
             usage=["from twinbert.bert import fill_mask, load_masked_lm", "",
                    f"model = load_masked_lm({str(result.output)!r})",
@@ -373,7 +375,7 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
 
     return fit(transformer, [objective], config, output, save_model=transformer.save,
                evaluate=evaluate if has_eval else None, main_metric="accuracy" if has_eval else None, card=card,
-               resume=resume, show_progress=show_progress)
+               resume=resume, show_progress=show_progress, run=run)
 
 
 __all__ = ["MaskingVocab", "mask_tokens", "text_blocks", "masked_logits", "masked_lm_counts", "masked_lm_metrics",

@@ -21,8 +21,8 @@ from torch import nn
 from .. import batching
 from ..errors import InputError, ModelLoadError
 from ..formats import st_folder
-from ..formats.atomic import atomic_folder
 from ..formats.checkpoint import read_config
+from ..formats.model_folder import save_model
 from ..formats.resolve import resolve
 from ..modules.transformer import Tokenized, Transformer
 from ..progress import Progress
@@ -172,9 +172,9 @@ class SequenceModel(nn.Module):
         """Write the model into the existing empty `folder` (the training loop's save_model)."""
         self.transformer.save(Path(folder))
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write a Hugging Face folder atomically: config.json (id2label, label2id), model.safetensors,
-        tokenizer. transformers' AutoModelForSequenceClassification loads it as it is."""
-        with atomic_folder(Path(path), self.kind) as tmp:
-            self.write(tmp)
-        return Path(path)
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write a Hugging Face folder: config.json (id2label, label2id), model.safetensors, tokenizer;
+        transformers' AutoModelForSequenceClassification loads it as it is. Safely (see
+        twinbert.formats.model_folder): a previous model there is replaced, a folder holding other things
+        needs overwrite=True, and files that are not part of a model are kept."""
+        return save_model(path, self.write, overwrite=overwrite, what=self.kind)

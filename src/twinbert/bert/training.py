@@ -62,30 +62,23 @@ class SequenceObjective(Objective):
         return self.loss_fn(model(ids, mask, types), self.targets[rows].to(model.device))
 
 
-def dataset_source(data) -> dict:
-    """Name, split, path, rows and sha256 of a Dataset (for the model card)."""
-    path = getattr(data, "path", None)
-    source = {"name": getattr(data, "name", "data"), "split": getattr(data, "split", ""),
-              "path": str(path) if path else None, "rows": len(data)}
-    try:
-        source["sha256"] = data.sha256
-    except (OSError, AttributeError, TypeError):
-        source["sha256"] = None
-    return source
+def dataset_source(data, role: str = "train") -> dict:
+    """Name, path, sha256, rows and content digest of a Dataset or list (model card and resume check)."""
+    from ..train.checkpoint import data_record
+
+    return data_record(data, role)
 
 
 def head_card(*, title: str, summary: list[str], data: list[dict], config: TrainConfig, result: TrainResult,
               evals: list[str], main_metric: str | None, before: dict | None, started: dt.datetime,
               usage: list[str]) -> str:
-    """README.md of a trained head: what it is, the data, the settings, the metrics, how to use it."""
+    """README.md of a trained head: what it is, the data (dataset_source records, training and evaluation),
+    the settings, the metrics, how to use it."""
     from .. import __version__
-    from ..train.card import settings_and_results
+    from ..train.card import data_files, settings_and_results
 
-    lines = [f"# {result.output.name}: {title}", "", *summary, "", "## Training data", "",
-             "| data | split | rows | file sha256 |", "|---|---|---:|---|"]
-    for d in data:
-        lines.append(f"| {d['name']} | {d['split']} | {d['rows']} | {(d.get('sha256') or '-')[:16]} |")
-    lines += ["", *settings_and_results(config, result, evals, main_metric, before)]
+    lines = [f"# {result.output.name}: {title}", "", *summary, "", *data_files(data)]
+    lines += settings_and_results(config, result, evals, main_metric, before)
     lines += ["## Usage", "", "```python", *usage, "```", "",
               "Training log: `train_log.jsonl`; learning curve: `learning_curve.png`.", "",
               f"Trained with twinbert {__version__}, started {started.isoformat(timespec='seconds')}.", ""]

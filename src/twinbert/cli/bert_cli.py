@@ -14,7 +14,7 @@ def register(sub) -> None:
                    help="second text of a pair, once per text, in order ([CLS] text [SEP] pair [SEP])")
     p.add_argument("--layers", default="all",
                    help="all (default), last, or hidden-state indices joined by commas (0 = embeddings, -1 = last)")
-    p.add_argument("--pad-to", type=int, default=None, metavar="N",
+    p.add_argument("--pad-to", type=common.positive_int, default=None, metavar="N",
                    help="pad every text to N tokens (default: the longest text)")
     p.add_argument("--save", default=None, metavar="FILE.npz", help="write every array to a .npz file")
     common.add_json(p)
@@ -49,8 +49,9 @@ def _token_rows(f, i: int) -> str:
     rows = [["tokens"] + f.tokens[i], ["input_ids"] + f.input_ids[i].tolist(),
             ["attention_mask"] + f.attention_mask[i].tolist(), ["token_type_ids"] + f.token_type_ids[i].tolist()]
     cells = [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[k]) for r in cells) for k in range(len(cells[0]))]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    widths = [max(common.width(r[k]) for r in cells) for k in range(len(cells[0]))]
+    return "\n".join("  " + "  ".join(c + " " * (w - common.width(c)) for c, w in zip(r, widths)).rstrip()
+                     for r in cells)
 
 
 def features_text(f) -> str:
@@ -75,10 +76,10 @@ def features_text(f) -> str:
 
 def run_features(args) -> int:
     from ..bert import features
-    from ..formats.atomic import check_file_target
+    from ..bert.features import check_save_path
 
     if args.save:
-        check_file_target(args.save)  # fail before the model loads
+        check_save_path(args.save)  # fail before the model loads
     encoder = common.load_model(args)
     f = features(encoder, args.texts, args.pair, layers=args.layers, pad_to=args.pad_to)
     text = features_text(f)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import common
-from .trainer_args import add_trainer_args, positive, report, train_config
+from .trainer_args import add_trainer_args, report, train_config
 
 
 def register(sub) -> None:
@@ -17,10 +17,14 @@ def register(sub) -> None:
                    help="training data: sst2, nsmc, TASK:SPLIT (default split train), or a .csv/.tsv/.jsonl file "
                         "with columns text,label; repeatable (concatenated)")
     t.add_argument("--columns", help="TEXT,LABEL column names (or 0-based indexes) of a FILE (default text,label)")
-    t.add_argument("--limit", type=int, help="use the first N training rows of each --task only")
+    t.add_argument("--labels", metavar="A,B,...",
+                   help="the label set, in the order of the head's outputs, e.g. negative,positive; a label outside "
+                        "it is an error (default: the task's labels, else those found, which must all be clean: "
+                        "no empty or nan label)")
+    t.add_argument("--limit", type=common.positive_int, help="use the first N training rows of each --task only")
     t.add_argument("--eval", action="append", metavar="TASK:SPLIT|FILE",
                    help="dev data, e.g. sst2:dev (the first gives the main metric, accuracy); repeatable")
-    t.add_argument("--eval-limit", type=int, help="use the first N rows of each --eval only")
+    t.add_argument("--eval-limit", type=common.positive_int, help="use the first N rows of each --eval only")
     t.add_argument("--max-seq-length", type=int, help="truncate texts to N tokens (default: the model's)")
     t.add_argument("--skip-bad-rows", action="store_true", help="leave out unreadable rows of a FILE")
     add_trainer_args(t)
@@ -30,7 +34,7 @@ def register(sub) -> None:
     common.add_model(e, positional=True)
     e.add_argument("--task", required=True, metavar="TASK:SPLIT|FILE", help="labelled data, e.g. sst2:dev")
     e.add_argument("--columns", help="TEXT,LABEL columns of a FILE (default text,label)")
-    e.add_argument("--limit", type=int, help="the first N rows only")
+    e.add_argument("--limit", type=common.positive_int, help="the first N rows only")
     e.add_argument("--data-root", help="folder with the shared datasets")
     common.add_json(e)
     e.set_defaults(run=run_eval)
@@ -48,13 +52,13 @@ def run_train(args) -> int:
 
     common.check_device(args.device)
     config = train_config(args)
-    limit, eval_limit = positive(args.limit, "--limit"), positive(args.eval_limit, "--eval-limit")
-    data = [load_data(t, "texts", columns=args.columns, data_root=args.data_root, limit=limit,
-                      skip_bad_rows=args.skip_bad_rows) for t in args.task]
-    evals = [load_data(e, "texts", split="dev", columns=args.columns, data_root=args.data_root, limit=eval_limit)
-             for e in args.eval or []]
-    result = train_classifier(args.model, data, config, args.output, eval_data=evals, resume=args.resume,
-                              device=args.device, max_seq_length=args.max_seq_length,
+    data = [load_data(t, "texts", columns=args.columns, labels=args.labels, data_root=args.data_root,
+                      limit=args.limit, skip_bad_rows=args.skip_bad_rows) for t in args.task]
+    evals = [load_data(e, "texts", split="dev", columns=args.columns, labels=args.labels, data_root=args.data_root,
+                       limit=args.eval_limit, name="eval") for e in args.eval or []]
+    result = train_classifier(args.model, data, config, args.output, eval_data=evals, labels=args.labels,
+                              resume=args.resume, overwrite=args.overwrite, device=args.device,
+                              max_seq_length=args.max_seq_length,
                               show_progress=not args.no_progress, trust_remote_code=args.trust_remote_code)
     report(result, args.json)
     return 0
@@ -70,7 +74,7 @@ def run_eval(args) -> int:
     from ..bert.datasets import load_data
 
     data = load_data(args.task, "texts", split="dev", columns=args.columns, data_root=args.data_root,
-                     limit=positive(args.limit, "--limit"))
+                     limit=args.limit)
     clf = _load(args)
     result = clf.evaluate(data)
     doc = {"model": str(args.model), "task": args.task, "data": str(data.path), **result}

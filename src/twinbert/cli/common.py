@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 
 from ..formats.resolve import DEFAULT_MODEL  # noqa: F401 (re-exported)
 
@@ -54,17 +55,9 @@ def add_json(parser) -> None:
 
 def check_device(device: str | None) -> None:
     """--device as a one-line error rather than torch's traceback (unknown name, no CUDA build/GPU)."""
-    if device is None:
-        return
-    import torch
+    from ..encoder import check_device as check
 
-    from ..errors import InputError
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError):
-        raise InputError(f"unknown device {device!r}: expected cpu, cuda, cuda:N, mps ...") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r}: CUDA is not available here (use --device cpu)")
+    check(device)
 
 
 def load_model(args, name: str | None = None, loader=None):
@@ -83,10 +76,17 @@ def encode_kwargs(args) -> dict:
             "batch_tokens": args.batch_tokens}
 
 
+def width(text: str) -> int:
+    """Columns `text` takes on a terminal: East Asian wide/full-width characters (Hangul, CJK, ...)
+    take 2, combining marks 0, the rest 1."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
 def table(rows: list[list], header: list[str]) -> str:
-    """A plain aligned text table."""
+    """A plain aligned text table (aligned by display width, so Korean or Chinese text lines up)."""
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
+    widths = [max(width(r[k]) for r in cells) for k in range(len(header))]
 
     def numeric(text: str) -> bool:
         try:
@@ -94,9 +94,12 @@ def table(rows: list[list], header: list[str]) -> str:
             return True
         except ValueError:
             return False
+
+    def pad(text: str, k: int) -> str:
+        fill = " " * (widths[k] - width(text))
+        return fill + text if right[k] else text + fill
     right = [all(numeric(r[k]) for r in cells[1:]) and len(cells) > 1 for k in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if right[k] else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths)))
-             for r in cells]
+    lines = ["  ".join(pad(c, k) for k, c in enumerate(r)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

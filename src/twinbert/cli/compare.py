@@ -24,13 +24,17 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from .. import load
-    from ..compare import compare
+    from ..compare import check_poolings, compare
+
+    from ..errors import InputError
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not names:
+        raise InputError(f"--models {args.models!r} names no model: give model folders or names joined by commas")
     common.check_device(args.device)
+    poolings = check_poolings([p.strip() for p in args.poolings.split(",") if p.strip()])
     encoders = {name: load(name, device=args.device, precision=args.precision,
                            trust_remote_code=args.trust_remote_code) for name in names}
-    poolings = [p.strip() for p in args.poolings.split(",") if p.strip()]
     result = compare(encoders, args.sentences, poolings, layers=args.layers, metric=args.metric)
     label = (lambda c: c["pooling"]) if len(names) == 1 else (lambda c: f"{c['model']} / {c['pooling']}")
     if args.plot:

@@ -20,15 +20,19 @@ def register(sub) -> None:
                    help="training pairs: stsb, sick, korsts (scores), sick-nli, mrpc, rte (labels), TASK:SPLIT, or "
                         "a .csv/.tsv/.jsonl file (see --columns, --target)")
     t.add_argument("--columns", help="SENTENCE1,SENTENCE2,TARGET columns of a FILE (default sentence1,sentence2,score)")
-    t.add_argument("--target", choices=["score", "label"], default="score",
-                   help="what the third column of a FILE holds (default score)")
+    t.add_argument("--target", choices=["score", "label"],
+                   help="what the third column of a FILE holds (default score; label with --labels)")
+    t.add_argument("--labels", metavar="A,B,...",
+                   help="labelled pairs: the label set, in the order of the head's outputs, e.g. "
+                        "entailment,neutral,contradiction; a label outside it is an error (default: the task's "
+                        "labels, else those found, which must all be clean: no empty or nan label)")
     t.add_argument("--score-range", help="LOW,HIGH of the scores (default: the task's; 0,5 for a FILE)")
     t.add_argument("--loss", choices=["bce", "mse"], help="one-score head: bce (default) or mse on sigmoid scores; "
                    "labelled pairs always use cross-entropy")
-    t.add_argument("--limit", type=int, help="use the first N training pairs only")
+    t.add_argument("--limit", type=common.positive_int, help="use the first N training pairs only")
     t.add_argument("--eval", action="append", metavar="TASK:SPLIT|FILE",
                    help="dev data, e.g. stsb:dev (the first gives the main metric: spearman or accuracy); repeatable")
-    t.add_argument("--eval-limit", type=int, help="use the first N pairs of each --eval only")
+    t.add_argument("--eval-limit", type=common.positive_int, help="use the first N pairs of each --eval only")
     t.add_argument("--max-seq-length", type=int, help="truncate pairs to N tokens (default: the model's)")
     t.add_argument("--skip-bad-rows", action="store_true", help="leave out unreadable rows of a FILE")
     add_trainer_args(t)
@@ -65,15 +69,16 @@ def run_train(args) -> int:
 
     common.check_device(args.device)
     config = train_config(args)
-    options = {"columns": args.columns, "target": args.target, "score_range": args.score_range,
+    target = args.target or ("label" if args.labels else "score")
+    options = {"columns": args.columns, "target": target, "score_range": args.score_range, "labels": args.labels,
                "data_root": args.data_root}
-    data = load_data(args.task, "pairs", limit=positive(args.limit, "--limit"), skip_bad_rows=args.skip_bad_rows,
-                     **options)
-    evals = [load_data(e, "pairs", split="dev", limit=positive(args.eval_limit, "--eval-limit"), **options)
+    data = load_data(args.task, "pairs", limit=args.limit, skip_bad_rows=args.skip_bad_rows, **options)
+    evals = [load_data(e, "pairs", split="dev", limit=args.eval_limit, name="eval", **options)
              for e in args.eval or []]
     result = train_cross_encoder(args.model, data, config, args.output, loss=args.loss,
                                  score_range=parse_score_range(args.score_range) if args.score_range else None,
-                                 eval_data=evals, resume=args.resume, device=args.device,
+                                 eval_data=evals, labels=args.labels, resume=args.resume,
+                                 overwrite=args.overwrite, device=args.device,
                                  max_seq_length=args.max_seq_length, show_progress=not args.no_progress,
                                  trust_remote_code=args.trust_remote_code)
     report(result, args.json)

@@ -13,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("--column", "-c", default=None, help="column (csv/tsv header) or field (jsonl) holding the text")
     p.add_argument("--output", "-o", required=True, help="OUT.npy (float32 [rows, dim]) or OUT.jsonl")
     common.add_encoding(p)
-    p.add_argument("--chunk-rows", type=int, default=8192, help="rows encoded per chunk (bounds memory)")
+    p.add_argument("--chunk-rows", type=common.positive_int, default=8192,
+                   help="rows encoded per chunk (bounds memory)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     common.add_json(p)
     p.set_defaults(run=run)
@@ -26,7 +27,7 @@ def run(args) -> int:
     from ..streaming import check_output, encode_file
 
     # fail before the (slow) model load on paths that cannot work
-    check_output(args.output)
+    check_output(args.output, args.input)
     if not Path(args.input).is_file():
         raise InputError(f"{args.input}: input file not found")
     encoder = common.load_model(args)

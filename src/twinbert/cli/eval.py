@@ -26,7 +26,7 @@ def _add_data(p) -> None:
                    help="folder holding the benchmark data (default: $TWINBERT_DATA, else ../shared/data)")
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="leave out rows that cannot be read (counted in the result) instead of stopping")
-    p.add_argument("--limit", type=int, default=None, metavar="N",
+    p.add_argument("--limit", type=common.positive_int, default=None, metavar="N",
                    help="evaluate the first N examples only (retrieval: the first N queries)")
 
 
@@ -64,7 +64,7 @@ def register(sub) -> None:
     _add_data(s)
     s.add_argument("--poolings", default=None,
                    help="comma-separated pooling modes to sweep (default: all, pooler when the model has one)")
-    s.add_argument("--batch-tokens", type=int, default=None, help="token budget of one batch (default 2048)")
+    s.add_argument("--batch-tokens", type=common.positive_int, default=None, help="token budget of one batch (default 2048)")
     _add_output(s, "write the pooling x layer heat-map (a .png, or a folder)")
     s.set_defaults(run=run_sweep_command)
 

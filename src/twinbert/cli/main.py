@@ -2,7 +2,8 @@
 
 Every subcommand parses its input, calls one library function and formats the result. Results go
 to stdout (one JSON document with --json); logs and progress go to stderr. A TwinbertError becomes
-a one-line message and exit code 2.
+a one-line message and exit code 2; Ctrl-C exits 130 and SIGTERM 143, each with one line, after the
+finally blocks of the work have removed its temporary files.
 """
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 
 from ..errors import TwinbertError
 
@@ -32,10 +35,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that a `kill` unwinds exactly like Ctrl-C: every
+    finally block runs (temp files removed, previous outputs untouched) and the exit code is 143."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    parser = build_parser()
-    args = parser.parse_args(argv)  # first: --help, --version and usage errors need no transformers
+    # signal handlers can only be set from the main thread (not when main() runs in a worker thread)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) \
+        if threading.current_thread() is threading.main_thread() else None
+    command = None
+    try:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+        parser = build_parser()
+        args = parser.parse_args(argv)  # first: --help, --version and usage errors need no transformers
+        command = args.command
+        return _run(parser, args)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")  # over a half-drawn progress line, not after it
+        print(f"twinbert{' ' + command if command else ''}: {'terminated' if terminated else 'interrupted'}",
+              file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(parser: argparse.ArgumentParser, args) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     try:
         import transformers
@@ -51,9 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         message = speak_flags(message, e.argument, command_parser(parser, args))
         print(f"twinbert {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"twinbert {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 0
 
@@ -69,12 +98,16 @@ def command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentPa
 
 def speak_flags(message: str, argument: str | None, parser: argparse.ArgumentParser) -> str:
     """Library errors name the Python argument (`batch_tokens`, `overwrite=True`); on the command line
-    the user typed a flag, so name that instead. Only the argument the error is about is rewritten."""
+    the user typed a flag, so name that instead. Only the argument the error is about is rewritten, at its
+    first mention (later words such as "3 columns" stay words)."""
     if not argument:
         return message
     for action in parser._actions:
         if action.dest == argument and action.option_strings:
             flag = max(action.option_strings, key=len)
-            message = re.sub(rf"(?<![\w-]){re.escape(argument)}=True\b", flag, message)
-            return re.sub(rf"(?<![\w./-]){re.escape(argument)}(?![\w/])", flag, message)
+            message, done = re.subn(rf"(?<![\w-]){re.escape(argument)}=True\b", flag, message, count=1)
+            if done:
+                return message
+            # the first mention only, and never inside a path or file name (data.txt, out/data)
+            return re.sub(rf"(?<![\w./-]){re.escape(argument)}(?![\w/]|\.\w)", flag, message, count=1)
     return message

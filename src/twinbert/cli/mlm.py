@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from . import common
-from .trainer_args import add_trainer_args, positive, report, train_config
+from .trainer_args import add_trainer_args, report, train_config
 
 MLM_LR = 5e-5
 
@@ -13,8 +13,9 @@ def _data_args(p, what: str) -> None:
     p.add_argument("--task", metavar="TASK:SPLIT", help=f"{what}: a registered task's texts, e.g. wikitext2:valid")
     p.add_argument("--data", metavar="FILE", help=f"{what}: a .txt file (one text per line) or .csv/.tsv/.jsonl "
                    "(--column, default text)")
-    p.add_argument("--column", help="text column of a .csv/.tsv/.jsonl --data file")
-    p.add_argument("--limit", type=int, help="the first N texts only")
+    # dest "columns": the library's argument, so its messages name this flag
+    p.add_argument("--column", dest="columns", help="text column of a .csv/.tsv/.jsonl --data file")
+    p.add_argument("--limit", type=common.positive_int, help="the first N texts only")
 
 
 def _masking_args(p) -> None:
@@ -39,7 +40,7 @@ def register(sub) -> None:
     _masking_args(t)
     t.add_argument("--eval", metavar="TASK:SPLIT|FILE", help="held-out text, e.g. wikitext2:test (main metric: "
                    "masked-token accuracy)")
-    t.add_argument("--eval-limit", type=int, help="the first N held-out texts only")
+    t.add_argument("--eval-limit", type=common.positive_int, help="the first N held-out texts only")
     t.add_argument("--eval-seed", type=int, default=0, help="seed of the one fixed masking of --eval (default 0)")
     add_trainer_args(t, lr_default=f"{MLM_LR:g}")
     t.set_defaults(run=run_train)
@@ -62,7 +63,8 @@ def _texts(args, task, data, limit, data_root):
 
     if (task is None) == (data is None):
         raise InputError("give the text either with --task TASK:SPLIT or with --data FILE")
-    return load_data(task or data, "text", columns=args.column, data_root=data_root, limit=limit)
+    return load_data(task or data, "text", columns=args.columns, data_root=data_root, limit=limit,
+                     name="task" if task else "data")
 
 
 def run_train(args) -> int:
@@ -70,16 +72,17 @@ def run_train(args) -> int:
 
     common.check_device(args.device)
     config = train_config(args, lr=MLM_LR)
-    texts = _texts(args, args.task, args.data, positive(args.limit, "--limit"), args.data_root)
+    texts = _texts(args, args.task, args.data, args.limit, args.data_root)
     held_out = None
     if args.eval:
         from ..bert.datasets import load_data
 
-        held_out = load_data(args.eval, "text", split="test", columns=args.column, data_root=args.data_root,
-                             limit=positive(args.eval_limit, "--eval-limit"))
+        held_out = load_data(args.eval, "text", split="test", columns=args.columns, data_root=args.data_root,
+                             limit=args.eval_limit, name="eval")
     result = train_masked_lm(args.model, texts, config, args.output, eval_data=held_out, whole_word=args.whole_word,
                              probability=args.mask_prob, block_size=args.block_size, eval_seed=args.eval_seed,
-                             resume=args.resume, device=args.device, show_progress=not args.no_progress,
+                             resume=args.resume, overwrite=args.overwrite, device=args.device,
+                             show_progress=not args.no_progress,
                              trust_remote_code=args.trust_remote_code)
     report(result, args.json)
     return 0
@@ -91,7 +94,7 @@ def run_eval(args) -> int:
     from ..bert.heads import load_masked_lm
     from ..bert.mlm import evaluate_masked_lm
 
-    texts = _texts(args, args.task, args.data, positive(args.limit, "--limit"), args.data_root)
+    texts = _texts(args, args.task, args.data, args.limit, args.data_root)
     common.check_device(args.device)
     torch.manual_seed(args.seed)  # a new head (--allow-new-head) is the same on every run
     model = load_masked_lm(args.model, allow_new_head=args.allow_new_head, device=args.device,

@@ -5,18 +5,27 @@ from . import common
 
 
 def register(sub) -> None:
-    p = sub.add_parser("index", help="build or extend a persistent search index (a folder)")
+    about = "build, extend or tune a persistent search index (a folder)"
+    p = sub.add_parser("index", help=about, description=about)
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb in ("build", "add"):
-        v = verbs.add_parser(verb, help=f"{verb} an index from a text file (or a .npy with --embeddings)")
-        v.add_argument("index", help="index folder")
+    purposes = {"build": "build a new index from texts (encoded with --model) or precomputed vectors "
+                         "(--embeddings); refuses to replace an existing index unless --overwrite",
+                "add": "add texts (encoded with the index's model) or precomputed vectors (--embeddings) "
+                       "to an existing index, which is updated in place"}
+    for verb, purpose in purposes.items():
+        v = verbs.add_parser(verb, help=purpose.split(";")[0], description=purpose)
+        v.add_argument("index", help="index folder" + (" to create" if verb == "build" else " to extend"))
         v.add_argument("--input", "-i", default=None, help="texts: .txt / .csv / .tsv / .jsonl (with --column)")
-        v.add_argument("--column", "-c", default=None)
+        v.add_argument("--column", "-c", default=None, help="column / field holding the text (.csv/.tsv/.jsonl)")
         v.add_argument("--ids-column", default=None, help="column/field holding unique ids (default: row numbers)")
         v.add_argument("--embeddings", default=None, help="a .npy of precomputed vectors (with --input for texts)")
         if verb == "build":
             common.add_model(v)
-            v.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"])
+            v.add_argument("--overwrite", action="store_true",
+                           help="replace an index already in the folder, or write into a folder of other "
+                                "files (they are kept)")
+            v.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"],
+                           help="similarity the index ranks by (default cosine)")
             v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf"],
                            help="flat = exact; hnsw / ivf = approximate (needs faiss: pip install 'twinbert[faiss]')")
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -30,34 +39,38 @@ def register(sub) -> None:
         common.add_json(v)
         v.set_defaults(run=run_index)
 
-    t = verbs.add_parser("tune", help="choose ef_search (hnsw) / nprobe (ivf) for a recall target, "
-                                      "measured against the exact search")
+    about = ("choose ef_search (hnsw) / nprobe (ivf) of an approximate index for a recall target, "
+             "measured against the exact search; the index is updated in place")
+    t = verbs.add_parser("tune", help=about.split(";")[0], description=about)
     t.add_argument("index", help="index folder")
     t.add_argument("--recall", type=float, default=0.95, help="recall@k target (default 0.95)")
-    t.add_argument("-k", "--top-k", type=int, default=10, help="k of recall@k (default 10)")
+    t.add_argument("-k", "--top-k", type=common.positive_int, default=10, help="k of recall@k (default 10)")
     t.add_argument("--queries", default=None, metavar="FILE",
                    help="query texts like the ones the index will serve (.txt/.csv/.tsv/.jsonl, with "
                         "--column); default: 200 stored rows, each with its own row left out, aiming at "
                         "half the misses the target allows")
-    t.add_argument("--column", "-c", default=None)
+    t.add_argument("--column", "-c", default=None, help="column / field of the queries (.csv/.tsv/.jsonl)")
     _add_index_model(t, "tune")
     common.add_json(t)
     t.set_defaults(run=run_tune)
 
-    s = sub.add_parser("search", help="query an index")
+    about = "query an index: the k best rows for each query text"
+    s = sub.add_parser("search", help=about, description=about)
     s.add_argument("index", help="index folder")
     s.add_argument("queries", nargs="+", help="one or more query texts")
-    s.add_argument("-k", "--top-k", type=int, default=10)
+    s.add_argument("-k", "--top-k", type=common.positive_int, default=10, help="hits per query (default 10)")
     _add_index_model(s, "search")
     common.add_json(s)
     s.set_defaults(run=run_search)
 
-    m = sub.add_parser("mine", help="paraphrase mining: the most similar pairs among the texts of a file")
+    about = "paraphrase mining: the most similar pairs among the texts of a file (empty texts are skipped)"
+    m = sub.add_parser("mine", help=about, description=about)
     m.add_argument("input", help="texts: .txt / .csv / .tsv / .jsonl (with --column)")
-    m.add_argument("--column", "-c", default=None)
-    m.add_argument("--top", type=int, default=100, help="number of pairs to report")
-    m.add_argument("--top-k", type=int, default=100, help="candidate neighbours per sentence")
-    m.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"])
+    m.add_argument("--column", "-c", default=None, help="column / field holding the text (.csv/.tsv/.jsonl)")
+    m.add_argument("--top", type=common.positive_int, default=100, help="number of pairs to report")
+    m.add_argument("--top-k", type=common.positive_int, default=100, help="candidate neighbours per sentence")
+    m.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"],
+                   help="similarity the pairs are ranked by (default cosine)")
     common.add_model(m)
     common.add_encoding(m)
     common.add_json(m)
@@ -68,7 +81,11 @@ def _add_index_model(parser, verb: str) -> None:
     """--model (default: the model the index was built with) and --force."""
     common.add_model(parser)
     parser.set_defaults(model=None)
-    parser.add_argument("--force", action="store_true", help=f"{verb} even if the model name differs from the index's")
+    for action in parser._actions:
+        if action.dest == "model":
+            action.help = "model folder or name (default: the model the index was built with)"
+    parser.add_argument("--force", action="store_true",
+                        help=f"{verb} even if the model is not the index's (other weights, settings or name)")
 
 
 def _params(items: list[str]) -> dict:
@@ -90,6 +107,8 @@ def _rows(args):
     if args.input is None and args.embeddings is None:
         raise InputError("give --input FILE (texts) and/or --embeddings FILE.npy")
     texts = list(read_texts(args.input, args.column)) if args.input else None
+    if texts == []:
+        raise InputError(f"{args.input}: no texts to {'index' if args.verb == 'build' else 'add'}")
     ids = list(read_texts(args.input, args.ids_column)) if args.input and args.ids_column else None
     return texts, ids
 
@@ -100,6 +119,10 @@ def run_index(args) -> int:
     from ..errors import InputError
     from ..search import Index
 
+    from ..search.index import check_save_path
+
+    if args.verb == "build":  # before any work: the folder must be free, or --overwrite given
+        check_save_path(args.index, args.overwrite)
     texts, ids = _rows(args)
     if args.verb == "build":
         encoder = common.load_model(args) if args.embeddings is None else None
@@ -113,8 +136,9 @@ def run_index(args) -> int:
         encoder = None
         if args.embeddings is None:
             encoder = common.load_model(args, args.model or index.model_name)
-        index.add(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, force=args.force)
-    index.save(args.index)
+        if not index.add(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, force=args.force):
+            raise InputError(f"{args.embeddings}: no embeddings to add")
+    index.save(args.index, overwrite=args.verb == "build" and args.overwrite)
     summary = {"index": str(args.index), "verb": args.verb, "count": len(index), "dimension": index.dimension,
                "metric": index.metric, "backend": index.backend, "model": index.model_name,
                "backend_params": index.backend_params, "tuning": index.tuning}
@@ -131,6 +155,7 @@ def _tuned(report) -> str:
 
 
 def run_tune(args) -> int:
+    from ..errors import InputError
     from ..formats.texts import read_texts
     from ..search import Index
 
@@ -138,6 +163,8 @@ def run_tune(args) -> int:
     queries = encoder = None
     if args.queries:
         queries = list(read_texts(args.queries, args.column))
+        if not queries:
+            raise InputError(f"{args.queries}: no texts to tune with")
         encoder = common.load_model(args, args.model or index.model_name)
     report = index.tune(args.recall, k=args.top_k, queries=queries, encoder=encoder, force=args.force)
     index.save(args.index)
@@ -168,15 +195,20 @@ def run_search(args) -> int:
 
 
 def run_mine(args) -> int:
+    from ..errors import InputError
     from ..formats.texts import read_texts
     from ..search import paraphrase_mining
 
     texts = list(read_texts(args.input, args.column))
+    if not texts:
+        raise InputError(f"{args.input}: no texts to mine")
     encoder = common.load_model(args)
-    vectors = encoder.encode(texts, show_progress=len(texts) >= 2000, **common.encode_kwargs(args))
-    pairs = paraphrase_mining(vectors, top_k=args.top_k, metric=args.metric, max_pairs=args.top)
+    pairs = paraphrase_mining(texts, top_k=args.top_k, encoder=encoder, metric=args.metric, max_pairs=args.top,
+                              encode_kwargs={"show_progress": len(texts) >= 2000, **common.encode_kwargs(args)})
     triples = [[round(float(s), 6), int(i), int(j)] for s, i, j in pairs]
     text = common.table([[f"{s:.4f}", i, j, texts[i][:45], texts[j][:45]] for s, i, j in triples],
                         ["score", "i", "j", "text i", "text j"])
-    common.emit(triples, args.json, text)
+    if pairs.skipped_empty:
+        text += f"\nskipped {pairs.skipped_empty} empty text(s): they are not paired"
+    common.emit({"pairs": triples, "skipped_empty": pairs.skipped_empty}, args.json, text)
     return 0

@@ -68,7 +68,7 @@ def read_config_file(path: str) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"--config {file}: expected a table of settings at the top level")
     known = set(CONFIG_KEYS) | set(SPEC_KEYS) | {"model", "task", "loss", "datasets", "eval", "output", "teacher",
-                                                 "resume", "length_grouped", "max_seq_length", "device", "data_root",
+                                                 "resume", "overwrite", "length_grouped", "max_seq_length", "device", "data_root",
                                                  "skip_bad_rows"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -133,7 +133,7 @@ def build_run(args) -> dict:
         raise InputError("--output DIR is required: where the model, log, curve and card go")
     return {"model": get("model") or DEFAULT_MODEL, "specs": specs, "config": config, "output": output,
             "evals": [str(e) for e in (args.eval or _listify(file.get("eval")))], "teacher": get("teacher"),
-            "resume": bool(get("resume")), "device": get("device"), "data_root": get("data_root"),
+            "resume": bool(get("resume")), "overwrite": bool(get("overwrite")), "device": get("device"), "data_root": get("data_root"),
             "skip_bad_rows": bool(get("skip_bad_rows")), "max_seq_length": get("max_seq_length"),
             "trust_remote_code": bool(args.trust_remote_code)}
 

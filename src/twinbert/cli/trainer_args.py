@@ -20,6 +20,9 @@ def add_trainer_args(p, *, lr_default: str = "2e-5", config_file: bool = False) 
                    help="output folder: model, train_log.jsonl, learning_curve.png, README.md")
     p.add_argument("--resume", action="store_true", default=None if config_file else False,
                    help="continue the run in --output from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", default=None if config_file else False,
+                   help="let --output be a folder that holds a model (replaced at the end of the run) or other "
+                        "files (kept)")
     p.add_argument("--keep-checkpoint", action="store_true", default=None,
                    help="keep the resumable checkpoint (optimizer state, ~3x the model) after the run ends")
     p.add_argument("--epochs", type=int)
@@ -77,8 +80,12 @@ def report(result, as_json: bool) -> None:
     if not current().is_main:
         return
     document = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result).items()}
-    text = (f"trained {result.steps} steps ({result.epochs_done} epochs) in {result.seconds:.0f} s, "
-            f"{result.examples_per_s:.1f} examples/s\n")
+    speed = f"in {result.seconds:.0f} s, {result.examples_per_s:.1f} examples/s"
+    if result.resumed_at is not None:  # the steps before the checkpoint ran in an earlier process
+        text = (f"resumed at step {result.resumed_at} of {result.total_steps}; ran {result.steps_run} steps {speed}; "
+                f"{result.steps} steps ({result.epochs_done} epochs) in all\n")
+    else:
+        text = f"trained {result.steps} steps ({result.epochs_done} epochs) {speed}\n"
     if result.best_metrics:
         main = result.main_metric
         text += f"best dev {main} = {result.best_metrics[main]:.4f} at step {result.best_step}\n"

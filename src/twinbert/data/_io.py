@@ -123,6 +123,12 @@ def _take_header(path: Path, rows: list, header: bool):
         return None, rows
     if not rows:
         raise InputError(f"{path}: the file is empty; expected a header line followed by data rows")
+    header = [h.strip() for h in rows[0][1]]
+    # a name twice makes "which column?" a guess: refuse it rather than silently read the first one
+    twice = next((h for h in header if h and header.count(h) > 1), None)
+    if twice is not None:
+        raise InputError(f"{path}, line {rows[0][0]}: column {twice!r} appears {header.count(twice)} times in the "
+                         "header; expected unique column names")
     return rows[0][1], rows[1:]
 
 

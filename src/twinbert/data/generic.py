@@ -35,6 +35,7 @@ from twinbert.data._io import (
     tsv_rows,
 )
 from twinbert.data.examples import Dataset, PairExample, TextExample, TripletExample
+from twinbert.data.labels import check_label
 from twinbert.errors import InputError
 
 Column = Union[str, int]
@@ -151,12 +152,7 @@ def _field_name(roles: dict[str, Column], role: str) -> str:
 def _label(value: Any, field: str, labels: Sequence[str] | None) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RowError(field, f"is {type(value).__name__} {value!r}", "a string or integer label")
-    text = str(value)
-    if labels is not None and text not in labels:
-        raise RowError(field, f"{text!r} is not a known label", "one of " + ", ".join(labels))
-    if labels is None and not text.strip():
-        raise RowError(field, "is empty", "a non-empty label")
-    return text
+    return check_label(str(value), field, labels)
 
 
 def _finish(path, name_kind, examples, skipped, score_range, labels, found_labels):

@@ -84,7 +84,7 @@ def parse_columns(columns) -> list:
     items = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
     if not items or any(isinstance(c, str) and not c for c in items):
         raise InputError(f"columns {columns!r}: expected names or 0-based indexes joined by commas, e.g. "
-                         "sentence1,sentence2,score")
+                         "sentence1,sentence2,score", argument="columns")
     if all(isinstance(c, int) or (isinstance(c, str) and c.isdigit()) for c in items):
         return [int(c) for c in items]
     return [str(c) for c in items]
@@ -96,9 +96,10 @@ def parse_score_range(value) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in (value.split(",") if isinstance(value, str) else value))
     except (TypeError, ValueError):
-        raise InputError(f"score range {value!r}: expected two numbers LOW,HIGH, e.g. 0,5") from None
+        raise InputError(f"score_range {value!r}: expected two numbers LOW,HIGH, e.g. 0,5",
+                         argument="score_range") from None
     if not low < high:
-        raise InputError(f"score range {value!r}: expected LOW < HIGH, e.g. 0,5")
+        raise InputError(f"score_range {value!r}: expected LOW < HIGH, e.g. 0,5", argument="score_range")
     return low, high
 
 
@@ -123,8 +124,8 @@ def _read_generic(task: str, path, columns, score_range, skip_bad_rows: bool):
     defaults, roles, kind = GENERIC_TASKS[task]
     cols = parse_columns(columns) if columns is not None else list(defaults)
     if len(cols) != len(roles):
-        raise InputError(f"--columns {','.join(map(str, cols))}: task {task!r} needs {len(roles)} columns, "
-                         f"{', '.join(defaults)} (names from the header, or 0-based indexes)")
+        raise InputError(f"columns {','.join(map(str, cols))}: {len(cols)} given, task {task!r} needs {len(roles)}: "
+                         f"{', '.join(defaults)} (names from the header, or 0-based indexes)", argument="columns")
     mapping = dict(zip(roles, cols))
     if task == "triplets":
         dataset = read_triplets(path, mapping, skip_bad_rows=skip_bad_rows)
@@ -140,7 +141,7 @@ def _limit(dataset, limit: int | None):
     if limit is None:
         return dataset
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InputError(f"limit {limit!r}: expected a positive number of examples")
+        raise InputError(f"limit {limit!r}: expected a positive number of examples", argument="limit")
     if dataset.kind == "retrieval":
         from ..data.examples import RetrievalData
 
@@ -175,24 +176,28 @@ def prepare(task: str, split: str | None = None, *, data=None, columns=None, sco
     name = task.strip().lower() if isinstance(task, str) else task
     if name in GENERIC_TASKS:
         if data is None:
-            raise InputError(f"task {name!r} reads your own file: give --data FILE (and --columns "
-                             f"{','.join(GENERIC_TASKS[name][0])} if the columns are named otherwise)")
+            raise InputError(f"task {name!r} reads your own file: give data=FILE (columns "
+                             f"{','.join(GENERIC_TASKS[name][0])}, or name yours with columns=...)", argument="data")
         if split is not None:
-            raise InputError(f"--split {split}: task {name!r} reads the file given with --data; drop --split")
+            raise InputError(f"split {split!r}: task {name!r} reads the file you give it; drop split",
+                             argument="split")
         if threshold_split is not None:
-            raise InputError("--threshold-split applies to registered tasks; for a file use --threshold-data FILE")
+            raise InputError("threshold_split applies to registered tasks; for a file give threshold_data=FILE",
+                             argument="threshold_split")
         dataset = _read_generic(name, data, columns, score_range, skip_bad_rows)
         dev = _read_generic(name, threshold_data, columns, score_range, skip_bad_rows) if threshold_data else None
     elif name in TASKS:
         spec = get_task(name)
         if columns is not None or score_range is not None:
-            raise InputError(f"--columns / --score-range apply to your own files (tasks {', '.join(GENERIC_TASKS)}); "
-                             f"task {name!r} has a fixed format")
+            culprit = "columns" if columns is not None else "score_range"
+            raise InputError(f"{culprit} applies to your own files (tasks {', '.join(GENERIC_TASKS)}); "
+                             f"task {name!r} has a fixed format", argument=culprit)
         if spec.kind in NOT_EVALUATED:
             raise InputError(f"task {name!r} (kind {spec.kind}) {NOT_EVALUATED[spec.kind]}")
         if data is not None:
             if split is not None:
-                raise InputError(f"--split {split}: with --data the file is the data; drop --split")
+                raise InputError(f"split {split!r}: the file you give is what is evaluated; drop split",
+                                 argument="split")
             path = Path(data)
             if not path.exists():
                 raise InputError(f"{path}: not found; expected a {name} file")
@@ -239,7 +244,7 @@ def evaluate_dataset(encoder, dataset, evaluation: str | None = None, *, dev=Non
     if dev is not None and evaluation != "binary":
         raise InputError("threshold data (dev) applies to binary pair classification only")
     if index is not None and evaluation != "retrieval":
-        raise InputError(f"--index applies to retrieval tasks (e.g. cranfield); this is {evaluation}")
+        raise InputError(f"index applies to retrieval tasks (e.g. cranfield); this is {evaluation}", argument="index")
     if evaluation == "sts":
         return evaluate_sts(encoder, dataset, plot=plot, **encode_options)
     if evaluation == "binary":
@@ -259,7 +264,7 @@ def _plot_path(plot, job: EvalJob, suffix: str) -> Path | None:
     path = Path(plot)
     if path.suffix.lower() != ".png":
         if path.exists() and not path.is_dir():
-            raise OutputError(f"{path}: --plot expects a .png file name or a folder")
+            raise OutputError(f"{path}: plot expects a .png file name or a folder", argument="plot")
         path.mkdir(parents=True, exist_ok=True)
         path = path / f"{job.task}-{job.split or job.dataset.name}-{suffix}.png"
     if not path.parent.is_dir():
@@ -272,7 +277,7 @@ def _check_output(output) -> Path | None:
         return None
     path = Path(output)
     if path.is_dir():
-        raise OutputError(f"{path}: is a folder; --output expects a file name such as results.json")
+        raise OutputError(f"{path}: is a folder; output expects a file name such as results.json", argument="output")
     if not path.parent.is_dir():
         raise OutputError(f"{path}: cannot write, folder {path.parent} does not exist")
     return path
@@ -347,11 +352,11 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
                   skip_bad_rows=skip_bad_rows, limit=limit, threshold_split=threshold_split,
                   threshold_data=threshold_data)
     if plot is not None and job.evaluation != "sts":
-        raise InputError(f"--plot: task {job.task!r} is evaluated as {job.evaluation}; plots exist for STS "
-                         "tasks (cosine vs gold scatter) and for twinbert sweep (heat-map)")
+        raise InputError(f"plot: task {job.task!r} is evaluated as {job.evaluation}; plots exist for STS "
+                         "tasks (cosine vs gold scatter) and for twinbert sweep (heat-map)", argument="plot")
     if index is not None and job.evaluation != "retrieval":
-        raise InputError(f"--index: task {job.task!r} is evaluated as {job.evaluation}; the index applies "
-                         "to retrieval tasks (e.g. cranfield)")
+        raise InputError(f"index: task {job.task!r} is evaluated as {job.evaluation}; it applies only "
+                         "to retrieval tasks (e.g. cranfield)", argument="index")
     plot_path = _plot_path(plot, job, "scatter")
     output_path = _check_output(output)
     encoder = _load(model, device, precision, trust_remote_code)

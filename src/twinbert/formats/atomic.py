@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -112,25 +113,28 @@ def atomic_folder(target: str | os.PathLike, what: str = "folder"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def publish_folder(source: Path, target: Path, last: str = "modules.json") -> None:
-    """Copy the files of a finished model folder into the top level of `target` (which holds other
-    things, e.g. training logs), each entry written beside its place and renamed in. `last` is removed
-    first and written last, so a crash in between leaves a folder that does not claim to be a model."""
-    source, target = Path(source), Path(target)
-    (target / last).unlink(missing_ok=True)
-    entries = sorted(source.iterdir(), key=lambda p: p.name == last)
-    for entry in entries:
-        dest = target / entry.name
-        tmp = target / f".{entry.name}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            if entry.is_dir():
-                shutil.copytree(entry, tmp)
-                if dest.is_dir():
-                    shutil.rmtree(dest)
-            else:
-                shutil.copy2(entry, tmp)
-            _replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-    fsync_dir(target)
+# the names the writers above give their temps: a dot, the target's name and a tag of 8 hex digits
+_STALE = re.compile(r"\.(?P<name>.+)\.(?:(?P<kind>tmp|old)-[0-9a-f]{8}|[0-9a-f]{8}\.tmp(?:\..+)?)")
+
+
+def clean_stale(folder: str | os.PathLike) -> list[str]:
+    """Remove what a killed writer left in `folder` (the temps of atomic_file, atomic_path, atomic_folder
+    and model_folder; nothing else), so a later run never takes one for a result. A `.NAME.old-TAG`
+    whose NAME is missing is the complete previous version (killed between atomic_folder's two renames):
+    it is put back, not deleted. Returns the names handled."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    handled = []
+    for entry in sorted(folder.iterdir()):
+        match = _STALE.fullmatch(entry.name)
+        if match is None:
+            continue
+        if match["kind"] == "old" and entry.is_dir() and not (folder / match["name"]).exists():
+            os.replace(entry, folder / match["name"])
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        handled.append(entry.name)
+    return handled

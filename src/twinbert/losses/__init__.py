@@ -1,4 +1,4 @@
-"""Training losses, one per file; `build_loss` makes one from its name (the CLI's --loss)."""
+"""Training losses, one per file; `build_loss` makes one from its name (the `loss` of a TrainSpec)."""
 from __future__ import annotations
 
 from ..errors import InputError
@@ -28,7 +28,7 @@ ALIASES = {"multiple-negatives": "mnrl", "multiple_negatives": "mnrl", "cosine-s
 def loss_name(name: str) -> str:
     key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
     if key not in LOSSES:
-        raise InputError(f"--loss {name!r}: unknown; expected one of {', '.join(LOSSES)}")
+        raise InputError(f"loss {name!r}: unknown; expected one of {', '.join(LOSSES)}", argument="loss")
     return key
 
 
@@ -40,7 +40,7 @@ def build_loss(name: str, *, dimension: int, num_labels: int | None = None, marg
     try:
         if key == "softmax":
             if not num_labels or num_labels < 2:
-                raise InputError("--loss softmax needs labelled data with at least 2 classes")
+                raise InputError("loss 'softmax' needs labelled data with at least 2 classes", argument="loss")
             loss = SoftmaxLoss(dimension, num_labels, concat_product=concat_product)
         elif key == "cosine":
             loss = CosineSimilarityLoss()
@@ -57,10 +57,12 @@ def build_loss(name: str, *, dimension: int, num_labels: int | None = None, marg
         if matryoshka:
             too_big = [d for d in matryoshka if d > dimension]
             if too_big:
-                raise InputError(f"--matryoshka {too_big[0]}: larger than the embedding dimension {dimension}")
+                raise InputError(f"matryoshka {too_big[0]}: larger than the embedding dimension {dimension}",
+                                 argument="matryoshka")
             loss = MatryoshkaLoss(loss, matryoshka)
     except ValueError as e:
-        raise InputError(f"--loss {key}: {e}") from None
+        culprit = next((a for a in ("distance", "matryoshka") if a in str(e)), "loss")  # the CLI names its flag
+        raise InputError(f"loss {key}: {e}", argument=culprit) from None
     return loss
 
 

@@ -1,6 +1,8 @@
 """Dense: a linear layer with an activation on the sentence vector (sentence-transformers' Dense)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -38,29 +40,35 @@ class Dense(nn.Module):
 
 
 def load_dense(folder) -> Dense:
-    """Read a sentence-transformers Dense folder: config.json + model.safetensors (or pytorch_model.bin)."""
-    import json
-    from pathlib import Path
+    """Read a sentence-transformers Dense folder: config.json + model.safetensors (or pytorch_model.bin).
+    The weights must match the config exactly: a missing, extra or differently shaped tensor is an error."""
+    from ..formats.checkpoint import field, mismatch_error, read_json, read_weights
 
     folder = Path(folder)
-    try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        dense = Dense(int(cfg["in_features"]), int(cfg["out_features"]), bool(cfg.get("bias", True)),
-                      cfg.get("activation_function") or "torch.nn.modules.linear.Identity")
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelLoadError(f"{folder / 'config.json'}: unreadable Dense config ({e})") from e
-    if (folder / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-        try:
-            state = load_file(str(folder / "model.safetensors"))
-        except Exception as e:
-            raise ModelLoadError(f"{folder / 'model.safetensors'}: corrupt weights ({e})") from e
-    elif (folder / "pytorch_model.bin").is_file():
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    else:
+    if not folder.is_dir():
+        raise ModelLoadError(f"{folder}: the Dense module folder listed in modules.json is missing")
+    path = folder / "config.json"
+    cfg = read_json(path)
+    if not isinstance(cfg, dict):
+        raise ModelLoadError(f"{path}: expected an object of settings, got {type(cfg).__name__}")
+    sizes = [field(cfg, name, path, "positive") for name in ("in_features", "out_features")]
+    if None in sizes:
+        name = ("in_features", "out_features")[sizes.index(None)]
+        raise ModelLoadError(f"{path}: field {name!r} is missing; expected a positive whole number")
+    activation = field(cfg, "activation_function", path, "str", "torch.nn.modules.linear.Identity")
+    if activation not in ACTIVATIONS:
+        raise ModelLoadError(f"{path}: field 'activation_function' is {activation!r}; expected one of "
+                             + ", ".join(ACTIVATIONS))
+    dense = Dense(*sizes, field(cfg, "bias", path, "bool", True), activation)
+    file = next((folder / f for f in ("model.safetensors", "pytorch_model.bin") if (folder / f).is_file()), None)
+    if file is None:
         raise ModelLoadError(f"{folder}: Dense module without weights (model.safetensors)")
-    try:
-        dense.load_state_dict(state)
-    except RuntimeError as e:
-        raise ModelLoadError(f"{folder}: Dense weights do not match its config.json ({e})") from e
+    state = read_weights(file)
+    want = {k: tuple(v.shape) for k, v in dense.state_dict().items()}
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()} if isinstance(state, dict) else {}
+    mismatched = [(k, got[k], want[k]) for k in want if k in got and got[k] != want[k]]
+    if want.keys() != got.keys() or mismatched:
+        raise mismatch_error(file, path, sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys()),
+                             mismatched)
+    dense.load_state_dict(state)
     return dense

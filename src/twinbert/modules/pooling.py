@@ -85,7 +85,10 @@ def read_config(config: dict, source: str) -> tuple[str, ...]:
     """Pooling modes from a sentence-transformers Pooling config.json (either schema)."""
     if "pooling_mode" in config:
         mode = config["pooling_mode"]
-        return parse_modes(mode if isinstance(mode, str) else list(mode))
+        if not isinstance(mode, str) and not (isinstance(mode, list) and all(isinstance(m, str) for m in mode)):
+            raise InputError(f"{source}: field 'pooling_mode' is {mode!r}; expected a mode such as 'mean' or a "
+                             "list of modes")
+        return parse_modes(mode)
     modes = tuple(mode for flag, mode in _LEGACY_FLAGS.items() if config.get(flag))
     if not modes:
         raise InputError(f"{source}: no pooling mode set (expected 'pooling_mode' or one of "

@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..formats.checkpoint import load_backbone, no_progress_bars
+from ..errors import ModelLoadError
+from ..formats.checkpoint import field, load_backbone, no_progress_bars, read_json
+from ..formats.model_folder import save_model
 
 
 @dataclass
@@ -18,6 +20,33 @@ class Tokenized:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     truncated: int
+
+
+# A text longer than max_seq_length * CHARS_PER_TOKEN characters is cut before tokenizing. Generous
+# (English averages ~4 characters a token); a cut text that then holds too few tokens is tokenized whole
+# (see Transformer.tokenize), so this bounds the work, not the correctness.
+CHARS_PER_TOKEN = 32
+
+
+@dataclass
+class _Ids:
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    overflowed: list[bool]
+
+
+def _cut(text: str, budget: int) -> str:
+    """`text` itself when within `budget` characters, else its first `budget` characters, ended at the
+    last whitespace so that no word is split (a word cut in two would tokenize differently); a word longer
+    than half the budget is cut where the budget ends (its pieces lie past the limit anyway)."""
+    if len(text) <= budget:
+        return text
+    head = text[:budget]
+    if not text[budget].isspace():
+        space = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+        if space > budget // 2:
+            head = head[:space]
+    return head
 
 
 class Transformer(nn.Module):
@@ -35,7 +64,7 @@ class Transformer(nn.Module):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._fast = getattr(tokenizer, "backend_tokenizer", None)
         self._specials = None  # compiled pattern of the special tokens, for do_lower_case
-        self.missing_keys: list[str] = []  # weights the checkpoint lacked (newly initialized)
+        self.missing_keys: list[str] = []  # head (and pooler) weights the checkpoint lacked: new, random
 
     @classmethod
     def load(cls, folder: Path, *, head: str | None = None, dtype=torch.float32,
@@ -46,17 +75,27 @@ class Transformer(nn.Module):
         model, tokenizer, missing = load_backbone(folder, head=head, dtype=dtype,
                                                   trust_remote_code=trust_remote_code,
                                                   config_overrides=config_overrides)
-        st_config = {}
-        if (folder / "sentence_bert_config.json").is_file():
-            st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        path = folder / "sentence_bert_config.json"
+        st_config = read_json(path) if path.is_file() else {}
+        if not isinstance(st_config, dict):
+            raise ModelLoadError(f"{path}: expected an object of settings, got {type(st_config).__name__}")
         has_pooler = getattr(model, "pooler", None) is not None and not any("pooler" in k for k in missing)
         # sentence-transformers <= 5 keeps max_seq_length in sentence_bert_config.json; 6.x in the tokenizer
-        max_len = st_config.get("max_seq_length")
-        if max_len is None and 0 < (getattr(tokenizer, "model_max_length", 0) or 0) < 100_000:
-            max_len = int(tokenizer.model_max_length)
-        transformer = cls(model, tokenizer, max_len, bool(st_config.get("do_lower_case")), has_pooler)
+        max_len = field(st_config, "max_seq_length", path, "positive")
+        model_max = getattr(tokenizer, "model_max_length", 0)
+        if max_len is None and isinstance(model_max, (int, float)) and 0 < model_max < 100_000:
+            max_len = int(model_max)
+        transformer = cls(model, tokenizer, max_len, field(st_config, "do_lower_case", path, "bool", False),
+                          has_pooler)
         transformer.missing_keys = missing
         return transformer
+
+    def replace_tokenizer(self, tokenizer) -> None:
+        """Use `tokenizer` from now on (e.g. a trimmed vocabulary; the embedding table must match it)."""
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._fast = getattr(tokenizer, "backend_tokenizer", None)
+        self._specials = None
 
     @property
     def hidden_size(self) -> int:
@@ -67,6 +106,35 @@ class Transformer(nn.Module):
         return int(self.model.config.num_hidden_layers)
 
     def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> Tokenized:
+        """Token ids of each text (or text pair), truncated to max_seq_length tokens.
+
+        A text far longer than max_seq_length tokens can hold is cut to a character budget first, so a
+        5 MB line costs what a normal line costs (tokenizing it whole would take seconds and hundreds of
+        MB for ids that are then thrown away). The cut falls on whitespace, so the ids kept are those of
+        the whole text; a row whose cut text turns out to hold fewer tokens than the limit (e.g. runs of
+        spaces) is tokenized whole instead."""
+        budget = self.max_seq_length * CHARS_PER_TOKEN
+        short = [_cut(t, budget) for t in texts]
+        short_pairs = None if pairs is None else [_cut(t, budget) for t in pairs]
+        tokens = self._tokenize(short, short_pairs)
+        # a cut is exact when the cut text alone still overflows max_seq_length; a row with any other cut
+        # (e.g. runs of spaces, few tokens per character) is tokenized whole
+        redo: set[int] = set()
+        for side, whole in ((short, texts), (short_pairs, pairs)):
+            rows = [] if side is None else [i for i in range(len(texts)) if side[i] is not whole[i]]
+            if rows:
+                alone = tokens.overflowed if pairs is None else \
+                    dict(zip(rows, self._tokenize([side[i] for i in rows], None).overflowed))
+                redo.update(i for i in rows if not alone[i])
+        if redo:
+            rows = sorted(redo)
+            again = self._tokenize([texts[i] for i in rows], None if pairs is None else [pairs[i] for i in rows])
+            for k, i in enumerate(rows):
+                tokens.input_ids[i], tokens.token_type_ids[i] = again.input_ids[k], again.token_type_ids[k]
+                tokens.overflowed[i] = again.overflowed[k]
+        return Tokenized(tokens.input_ids, tokens.token_type_ids, sum(tokens.overflowed))
+
+    def _tokenize(self, texts: list[str], pairs: list[str] | None) -> "_Ids":
         if self.do_lower_case:
             texts = [self._lower(t) for t in texts]
             pairs = None if pairs is None else [self._lower(t) for t in pairs]
@@ -75,17 +143,16 @@ class Transformer(nn.Module):
             tok.no_padding()
             tok.enable_truncation(self.max_seq_length)
             batch = tok.encode_batch(list(zip(texts, pairs)) if pairs is not None else texts)
-            return Tokenized([e.ids for e in batch], [e.type_ids for e in batch],
-                             sum(1 for e in batch if e.overflowing))
+            return _Ids([e.ids for e in batch], [e.type_ids for e in batch], [bool(e.overflowing) for e in batch])
         full = self.tokenizer(texts, pairs, truncation=False, return_token_type_ids=True)
-        ids, types, cut = [], [], 0
+        ids, types, cut = [], [], []
         for i, t in zip(full["input_ids"], full["token_type_ids"]):
-            if len(i) > self.max_seq_length:
-                cut += 1
+            cut.append(len(i) > self.max_seq_length)
+            if cut[-1]:
                 i, t = i[:self.max_seq_length - 1] + i[-1:], t[:self.max_seq_length - 1] + t[-1:]
             ids.append(i)
             types.append(t)
-        return Tokenized(ids, types, cut)
+        return _Ids(ids, types, cut)
 
     def _lower(self, text: str) -> str:
         """Lower-case a text but not the special tokens in it ([MASK] stays [MASK])."""
@@ -107,7 +174,13 @@ class Transformer(nn.Module):
             "pooler_output": getattr(out, "pooler_output", None) if self.has_pooler else None,
         }
 
-    def save(self, folder: Path) -> None:
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write the backbone with its head as a Hugging Face folder (config.json, model.safetensors,
+        tokenizer), safely: see twinbert.formats.model_folder (a folder holding other things needs
+        overwrite=True; the files there are kept)."""
+        return save_model(path, self._write, overwrite=overwrite)
+
+    def _write(self, folder: Path) -> None:
         with no_progress_bars():
             self.model.save_pretrained(str(folder), safe_serialization=True)
         self.tokenizer.model_max_length = self.max_seq_length  # where sentence-transformers 6 reads it

@@ -18,6 +18,7 @@ higher = more similar, as in the exact search.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ivf": {"nlist": None, "nprobe": None},
 }
 _TRAIN_PER_CELL = 64
+
+# faiss logs which CPU build it loads ("INFO:faiss.loader:Loading faiss with AVX512 support") at INFO:
+# noise for a user; its warnings still show
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 def require_faiss():

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from twinbert.checks import positive_int
 from twinbert.errors import InputError
 from twinbert.similarity import METRICS
 
@@ -41,14 +42,27 @@ def check_metric(metric: Any) -> str:
     return metric
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InputError(f"{name}={value!r} must be a positive integer")
-    return int(value)
+def check_finite(matrix: torch.Tensor, name: str) -> None:
+    """Refuse NaN and infinite values, naming the first bad row: torch.topk ranks NaN above every
+    number, and one inf makes every score against it inf or NaN. The one finite-check of the search
+    code (embeddings, queries, stored vectors all pass through here)."""
+    # one pass and n floats of memory: a row whose sum is not finite is a suspect (huge finite
+    # values may overflow the sum; the exact check below clears them)
+    suspects = (~torch.isfinite(matrix.sum(dim=1))).nonzero().flatten()
+    if not len(suspects):
+        return
+    rows = matrix[suspects]
+    bad = suspects[~torch.isfinite(rows).all(dim=1)]
+    if len(bad):
+        row = int(bad[0])
+        what = "NaN" if bool(torch.isnan(matrix[row]).any()) else "an infinite value"
+        more = f" ({len(bad)} rows are not finite)" if len(bad) > 1 else ""
+        raise InputError(f"{name} row {row} has {what}{more}; embeddings must be finite numbers")
 
 
-def as_embedding_matrix(x: Any, name: str) -> tuple[torch.Tensor, bool]:
-    """Turn numpy, torch or nested lists into a 2-D float tensor (no copy where possible).
+def as_embedding_matrix(x: Any, name: str, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, bool]:
+    """Turn numpy, torch or nested lists into a 2-D float tensor (no copy where possible), in
+    ``dtype`` when given; NaN or infinite values are refused (see check_finite).
 
     Returns the matrix and whether the input was a single 1-D vector.
     """
@@ -78,8 +92,11 @@ def as_embedding_matrix(x: Any, name: str) -> tuple[torch.Tensor, bool]:
         t = t.unsqueeze(0)
     if t.shape[1] == 0:
         raise InputError(f"{name} has dimension 0; embeddings need at least one component")
-    if t.dtype not in (torch.float32, torch.float64):
+    if dtype is not None:
+        t = t.to(dtype)  # before the finite check: float64 values beyond float32's range become inf
+    elif t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float32)
+    check_finite(t, name)
     return t, single
 
 
@@ -199,18 +216,24 @@ def semantic_search(query_embeddings: Any, corpus_embeddings: Any, top_k: int = 
         ``(corpus_index, score)`` tuples, best first; equal scores list the lower index first.
     """
     metric = check_metric(metric)
-    top_k = check_positive_int(top_k, "top_k")
-    query_chunk_size = check_positive_int(query_chunk_size, "query_chunk_size")
-    corpus_chunk_size = check_positive_int(corpus_chunk_size, "corpus_chunk_size")
-    queries, _ = as_embedding_matrix(query_embeddings, "query_embeddings")
+    top_k = positive_int(top_k, "top_k")
+    query_chunk_size = positive_int(query_chunk_size, "query_chunk_size")
+    corpus_chunk_size = positive_int(corpus_chunk_size, "corpus_chunk_size")
     corpus, _ = as_embedding_matrix(corpus_embeddings, "corpus_embeddings")
+    queries, _ = as_embedding_matrix(query_embeddings, "query_embeddings", dtype=corpus.dtype)
     if corpus.shape[0] == 0:
         raise InputError("corpus_embeddings is empty; semantic_search needs at least one corpus vector")
     if queries.shape[1] != corpus.shape[1]:
         raise InputError(f"query_embeddings have dimension {queries.shape[1]} but corpus_embeddings "
                          f"have dimension {corpus.shape[1]}; both must come from the same model")
-    queries = queries.to(device=corpus.device, dtype=corpus.dtype)
+    return search_checked(queries.to(corpus.device), corpus, top_k, metric, query_chunk_size, corpus_chunk_size)
 
+
+def search_checked(queries: torch.Tensor, corpus: torch.Tensor, top_k: int, metric: str,
+                   query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
+                   corpus_chunk_size: int = DEFAULT_CORPUS_CHUNK_SIZE) -> list[list[tuple[int, float]]]:
+    """semantic_search on matrices already checked (finite, same dimension, dtype and device): the
+    Index searches its stored vectors with it, which need no second pass per query."""
     results: list[list[tuple[int, float]]] = []
     for _, values, indices in chunked_topk(queries, corpus, top_k, metric,
                                            query_chunk_size, corpus_chunk_size):

@@ -3,14 +3,17 @@
 On disk an index is ONE folder::
 
     my-index/
-      meta.json      format + version, model name and settings, dimension, metric, backend,
-                     backend parameters, count (written last)
+      meta.json      format + version, model (name, vector settings, fingerprint of the weights:
+                     see twinbert.search.fingerprint), dimension, metric, backend, backend
+                     parameters, count (written last)
       vectors.npy    float32 [count, dimension], as searched (unit length for cosine)
       items.jsonl    one {"id": ..., "text": ...} per row, in vector order (text may be null)
       ann.faiss      the FAISS index (hnsw and ivf backends only)
 
 ``save`` writes a temporary folder beside the target, fsyncs every file, then swaps it in
-by renames, so a crash leaves either the previous index or the new one, never a mix.
+by renames, so a crash leaves either the previous index or the new one, never a mix. It never
+replaces another index unless told to (``overwrite=True``), and never deletes a file it did not
+write: into a folder that holds other files too, only the index's own files are renamed in.
 ``load`` checks every file and names the one at fault.
 
 Scores follow :func:`twinbert.search.semantic_search`: higher is more similar; for the
@@ -22,22 +25,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from twinbert.checks import positive_int
 from twinbert.errors import InputError, OutputError
-from twinbert.formats.atomic import atomic_folder
-from twinbert.search import _faiss, tuning
-from twinbert.search.exact import as_embedding_matrix, check_metric, check_positive_int, semantic_search
+from twinbert.formats.atomic import atomic_folder, fsync_dir
+from twinbert.search import _faiss, fingerprint, tuning
+from twinbert.search.exact import as_embedding_matrix, check_metric, search_checked
 from twinbert.similarity import METRICS
 
 FORMAT = "twinbert-index"
 FORMAT_VERSION = 1
 BACKENDS = ("flat", "hnsw", "ivf")
 META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE = "meta.json", "vectors.npy", "items.jsonl", "ann.faiss"
+INDEX_FILES = (META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE)
 RETUNE_GROWTH = 1.1  # add() re-tunes an auto-tuned index once it has grown by 10 %
 
 log = logging.getLogger(__name__)
@@ -54,8 +62,12 @@ def _describe_model(encoder: Any) -> dict[str, Any]:
     name = getattr(encoder, "name", None)
     settings = encoder.settings() if callable(getattr(encoder, "settings", None)) else {}
     # keep meta.json valid JSON whatever the settings hold
-    return {"name": None if name is None else str(name),
-            "settings": json.loads(json.dumps(settings, default=str))}
+    model = {"name": None if name is None else str(name),
+             "settings": json.loads(json.dumps(settings, default=str))}
+    weights = fingerprint.fingerprint(encoder)
+    if weights is not None:
+        model["fingerprint"] = weights
+    return model
 
 
 def _check_ids(ids: Sequence[Any], existing: set, where: str) -> None:
@@ -81,8 +93,8 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 
 def _as_float32(x: Any, name: str) -> np.ndarray:
-    matrix, _ = as_embedding_matrix(x, name)
-    return np.ascontiguousarray(matrix.cpu().numpy(), dtype=np.float32)
+    matrix, _ = as_embedding_matrix(x, name, dtype=torch.float32)
+    return np.ascontiguousarray(matrix.cpu().numpy())
 
 
 # --------------------------------------------------------------------------- the index
@@ -108,6 +120,7 @@ class Index:
         self._ann = ann
         self._encoder = encoder
         self.tuning = tuning_report  # how the search knob was chosen (see tune), or None
+        self._home: Path | None = None  # the folder loaded from or last saved to: save may update it
 
     # ----------------------------------------------------------------- properties
 
@@ -160,8 +173,9 @@ class Index:
                 (then they are only stored, to be shown in search hits).
             embeddings: ``[n, dim]`` numpy/torch, or the path of a ``.npy`` file.
             ids: one unique id (str or int) per row; default ``0 .. n-1``.
-            encoder: needed for texts without embeddings; its ``name`` and ``settings()``
-                are recorded so that later queries from another model are refused.
+            encoder: needed for texts without embeddings; its ``name``, ``settings()`` and
+                the fingerprint of its weights are recorded so that later queries from another
+                model (even one of the same name) are refused.
             metric: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
             backend: ``flat`` (exact), ``hnsw`` or ``ivf`` (approximate, need faiss).
             model_name: the model behind ``embeddings`` when no encoder is given.
@@ -194,7 +208,8 @@ class Index:
         vectors, texts_list, ids_list = cls._rows(texts, embeddings, ids, encoder, start=0,
                                                   existing=set(), where="Index.build")
         if len(vectors) == 0:
-            raise InputError("Index.build got no rows; give at least one text or embedding")
+            source = str(embeddings) if isinstance(embeddings, (str, os.PathLike)) else "Index.build"
+            raise InputError(f"{source}: no rows to index; give at least one text or embedding")
         if metric == "cosine":
             vectors = _normalize(vectors)
         tune = backend != "flat" and recall_target is not None and tuning.KNOBS[backend] not in backend_params
@@ -255,17 +270,28 @@ class Index:
         return vectors, (texts if texts is not None else [None] * n), ids_list
 
     def _check_encoder(self, encoder: Any, force: bool, where: str) -> None:
+        """Refuse an encoder whose vectors are not comparable with the stored ones: by fingerprint
+        and settings when both sides have them (old indexes and encoders without weights: by name)."""
         dim = getattr(encoder, "dimension", None)
         name = getattr(encoder, "name", None)
         if dim is not None and int(dim) != self.dimension:
             raise InputError(f"{where}: the encoder {name!r} gives dimension {dim} but the index was "
                              f"built with {self.model_name!r}, dimension {self.dimension}; "
                              "vectors of different dimensions cannot be compared (not even with force=True)")
-        if (not force and name is not None and self.model_name is not None
+        if force:
+            return
+        if (self.model or {}).get("fingerprint") and fingerprint.fingerprint(encoder) is not None:
+            reason = fingerprint.mismatch(self.model, encoder)
+            if reason:
+                raise InputError(f"{where}: {reason}; their vectors are not comparable. Use the model "
+                                 "the index was built with, or pass force=True to go ahead anyway",
+                                 argument="force")
+            return  # the same weights and settings: the same model, wherever it lives
+        if (name is not None and self.model_name is not None
                 and _model_key(str(name)) != _model_key(self.model_name)):
             raise InputError(f"{where}: the index was built with model {self.model_name!r} but the "
                              f"encoder is {name!r}; their vectors are not comparable. Use the same "
-                             "model, or pass force=True to go ahead anyway")
+                             "model, or pass force=True to go ahead anyway", argument="force")
 
     def add(self, texts: Sequence[str] | None = None, embeddings: Any = None,
             ids: Sequence[Any] | None = None, encoder: Any = None, force: bool = False) -> list:
@@ -345,8 +371,8 @@ class Index:
         if self._ann is None:
             raise InputError("Index.tune: a flat index is exact (recall 1.0); only hnsw and ivf have "
                              "a search knob to tune")
-        k = check_positive_int(k, "k")
-        sample = check_positive_int(sample, "sample")
+        k = positive_int(k, "k")
+        sample = positive_int(sample, "sample")
         prepared = None
         if queries is not None:
             prepared = self._query_vectors(queries, encoder, force, "Index.tune")
@@ -381,7 +407,7 @@ class Index:
             raise InputError(f"set_search_params: {', '.join(unknown)} cannot be set for backend="
                              f"{self.backend!r}; accepted: {', '.join(accepted) or 'nothing'}")
         for name, value in params.items():
-            value = check_positive_int(value, name)
+            value = positive_int(value, name)
             if name == "nprobe":
                 value = min(value, self._ann.params["nlist"])
             self._ann.params[name] = value
@@ -396,21 +422,22 @@ class Index:
                 the encoder given to ``build``), or query embeddings ``[n, dim]`` / ``[dim]``.
             k: hits per query (fewer when the index is smaller).
             encoder: the encoder for text queries.
-            force: search even when the encoder's model name differs from the index's
-                (different dimensions are always refused).
+            force: search even when the encoder is not the index's model (other weights, vector
+                settings or name; different dimensions are always refused).
 
         Returns:
             One list per query (also for a single query) of
             ``{"id", "text", "score", "rank"}`` dicts, best first, rank starting at 1.
         """
-        k = check_positive_int(k, "k")
+        k = positive_int(k, "k")
         vectors = self._query_vectors(queries_or_embeddings, encoder, force, "Index.search")
         if len(vectors) == 0:
             return []
         if self._ann is None:
-            # stored vectors are already unit length for cosine: a dot product is the same score
+            # stored vectors are already unit length for cosine: a dot product is the same score;
+            # both sides were checked finite when they came in
             metric = "dot" if self.metric == "cosine" else self.metric
-            hits = semantic_search(vectors, self._vectors, top_k=k, metric=metric)
+            hits = search_checked(torch.from_numpy(vectors), torch.from_numpy(self._vectors), k, metric)
         else:
             scores, indices = self._ann.search(vectors, k)
             hits = [[(i, s) for i, s in zip(row_i, row_s) if i >= 0]
@@ -426,35 +453,43 @@ class Index:
                 "backend": self.backend, "backend_params": self.backend_params, "tuning": self.tuning,
                 "count": len(self), "files": [META_FILE, VECTORS_FILE, ITEMS_FILE] + ([ANN_FILE] if self._ann else [])}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the index to the folder ``path`` atomically (replacing an index already there)."""
-        target = Path(path)
-        if target.exists():
-            if not target.is_dir():
-                raise OutputError(f"{target}: exists and is not a folder; an index is saved as a folder")
-            if any(target.iterdir()) and not (target / META_FILE).is_file():
-                raise OutputError(f"{target}: is a non-empty folder without {META_FILE}, not an index; "
-                                  "refusing to replace it (choose another path)")
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the index to the folder ``path`` atomically.
+
+        overwrite: replace an index already at ``path``, or write the index into a non-empty folder
+            that is not one (its other files are kept). Not needed to update the index's own folder
+            (the one it was loaded from or last saved to). Files of another program named like the
+            index's own (e.g. a ``vectors.npy`` without twinbert's meta.json) are never replaced.
+        """
+        target = check_save_path(path, overwrite, home=self._home)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{target}: cannot create the index folder ({exc})") from exc
-        with atomic_folder(target, "index") as tmp:
-            try:
-                _write_synced(tmp / VECTORS_FILE, lambda f: np.save(f, self._vectors, allow_pickle=False))
-                _write_synced(tmp / ITEMS_FILE, lambda f: f.writelines(
-                    (json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n").encode("utf-8")
-                    for i, t in zip(self._ids, self._texts)))
-                if self._ann is not None:
-                    self._ann.write(tmp / ANN_FILE)
-                    with open(tmp / ANN_FILE, "rb+") as f:  # faiss wrote it: sync it ourselves
-                        os.fsync(f.fileno())
-                _write_synced(tmp / META_FILE, lambda f: f.write(
-                    json.dumps(self._meta(), indent=2, ensure_ascii=False).encode("utf-8")))
-            except OSError as exc:
-                raise OutputError(f"{target}: saving the index failed ({exc}); "
-                                  "any previous index there is unchanged") from exc
+        others = target.is_dir() and any(p.name not in INDEX_FILES for p in target.iterdir())
+        if others:
+            _write_beside_others(target, self._write_files)
+        else:
+            with atomic_folder(target, "index") as tmp:
+                self._write_files(tmp, target)
+        self._home = target.resolve()
         return target
+
+    def _write_files(self, tmp: Path, target: Path) -> None:
+        try:
+            _write_synced(tmp / VECTORS_FILE, lambda f: np.save(f, self._vectors, allow_pickle=False))
+            _write_synced(tmp / ITEMS_FILE, lambda f: f.writelines(
+                (json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n").encode("utf-8")
+                for i, t in zip(self._ids, self._texts)))
+            if self._ann is not None:
+                self._ann.write(tmp / ANN_FILE)
+                with open(tmp / ANN_FILE, "rb+") as f:  # faiss wrote it: sync it ourselves
+                    os.fsync(f.fileno())
+            _write_synced(tmp / META_FILE, lambda f: f.write(
+                json.dumps(self._meta(), indent=2, ensure_ascii=False).encode("utf-8")))
+        except OSError as exc:
+            raise OutputError(f"{target}: saving the index failed ({exc}); "
+                              "any previous index there is unchanged") from exc
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Index:
@@ -483,6 +518,7 @@ class Index:
             raise InputError(f"{vectors_path}: holds {vectors.dtype} {vectors.shape} but {META_FILE} "
                              f"says float32 ({count}, {dimension})")
 
+        as_embedding_matrix(vectors, str(vectors_path))  # refuses NaN / inf rows (an index of old)
         ids, texts = _read_items(folder / ITEMS_FILE, count)
 
         ann = None
@@ -497,8 +533,71 @@ class Index:
                 raise InputError(f"{ann_path}: holds a {type(ann.inner).__name__} of {len(ann)} vectors "
                                  f"of dimension {ann.index.d}; {META_FILE} says {backend}, "
                                  f"{count} x {dimension}")
-        return cls(vectors, ids, texts, metric=meta["metric"], backend=backend, model=meta["model"],
-                   ann=ann, tuning_report=meta.get("tuning"))
+        index = cls(vectors, ids, texts, metric=meta["metric"], backend=backend, model=meta["model"],
+                    ann=ann, tuning_report=meta.get("tuning"))
+        index._home = folder.resolve()
+        return index
+
+
+def _is_index(folder: Path) -> bool:
+    """Whether ``folder`` holds a meta.json that twinbert wrote (valid or not in its details)."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def check_save_path(path: str | os.PathLike, overwrite: bool = False, home: Path | None = None) -> Path:
+    """Where :meth:`Index.save` may write (checked before any work by ``twinbert index build``):
+    a new or empty folder; an existing index or a folder of other files only with overwrite=True
+    (or the index's own folder, ``home``); never a file, nor over files named like the index's own
+    in a folder that is not an index (another program's)."""
+    target = Path(path)
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a folder; an index is saved as a folder")
+    if not any(target.iterdir()):
+        return target
+    is_index = _is_index(target)
+    if not is_index:
+        clash = [name for name in INDEX_FILES if (target / name).exists()]
+        if clash:
+            raise OutputError(f"{target}: holds {clash[0]} but no twinbert index ({META_FILE} missing or "
+                              "not twinbert's); refusing to replace files twinbert did not write "
+                              "(choose another path)")
+    if overwrite or (is_index and home is not None and target.resolve() == home):
+        return target
+    if is_index:
+        raise OutputError(f"{target}: an index already exists here; pass overwrite=True to replace it",
+                          argument="overwrite")
+    raise OutputError(f"{target}: a non-empty folder that is not an index; pass overwrite=True to write "
+                      "the index into it (its other files are kept), or choose another path",
+                      argument="overwrite")
+
+
+def _write_beside_others(target: Path, write) -> None:
+    """Save into a folder that also holds files twinbert did not write, keeping them: write the
+    files into a temp folder inside it, then rename them in, meta.json last. A crash in between
+    leaves no meta.json: the folder is no longer taken for an index, never for a mixed one."""
+    tmp = target / f".index.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        write(tmp, target)
+        fsync_dir(tmp)
+        try:
+            (target / META_FILE).unlink(missing_ok=True)
+            for name in INDEX_FILES:  # an index file the new index lacks (ann.faiss of an old hnsw)
+                if not (tmp / name).exists():
+                    (target / name).unlink(missing_ok=True)
+            for name in sorted(os.listdir(tmp), key=lambda n: n == META_FILE):
+                os.replace(tmp / name, target / name)
+        except OSError as exc:
+            raise OutputError(f"{target}: saving the index failed ({exc})") from exc
+        fsync_dir(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -531,8 +630,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
     field("tuning", lambda v: v is None or (isinstance(v, dict) and {"target", "k", "queries", "count",
                                                                      "queries_from"} <= set(v)),
           "null or a tuning report")
-    field("model", lambda v: v is None or (isinstance(v, dict) and isinstance(v.get("name"), (str, type(None)))),
-          "null or an object with a \"name\"")
+    field("model", lambda v: v is None or (isinstance(v, dict) and isinstance(v.get("name"), (str, type(None)))
+                                           and isinstance(v.get("fingerprint"), (str, type(None)))),
+          "null or an object with a \"name\" (and a \"fingerprint\" string, if any)")
     return meta
 
 

@@ -8,6 +8,8 @@ Semantics (the same as sentence-transformers' ``util.paraphrase_mining``):
 3. the ``max_pairs`` best candidates are returned, best first.
 
 So a pair is missed only if neither sentence has the other among its ``top_k`` neighbours.
+Empty and whitespace-only sentences are skipped (they would all encode alike and pair with each
+other at score 1.0); the result counts them in ``skipped_empty``.
 Memory: the score block is ``query_chunk_size x corpus_chunk_size``; the candidate pool is
 compacted (deduplicated and cut to ``max_pairs``) whenever it outgrows ``2 * max_pairs``.
 """
@@ -18,12 +20,22 @@ from typing import Any
 
 import numpy as np
 
+from twinbert.checks import positive_int
 from twinbert.errors import InputError
-from twinbert.search.exact import as_embedding_matrix, check_metric, check_positive_int, chunked_topk
+from twinbert.search.exact import as_embedding_matrix, check_metric, chunked_topk
 
 DEFAULT_MAX_PAIRS = 500_000
 DEFAULT_QUERY_CHUNK_SIZE = 1024
 DEFAULT_CORPUS_CHUNK_SIZE = 16384
+
+
+class MinedPairs(list):
+    """The ``(score, i, j)`` triples, plus ``skipped_empty``: how many empty or whitespace-only
+    sentences were left out (their positions never appear in a pair)."""
+
+    def __init__(self, pairs=(), skipped_empty: int = 0):
+        super().__init__(pairs)
+        self.skipped_empty = skipped_empty
 
 
 def _is_texts(x: Any) -> bool:
@@ -47,7 +59,8 @@ def _compact(scores: np.ndarray, lo: np.ndarray, hi: np.ndarray, from_hi: np.nda
 def paraphrase_mining(sentences_or_embeddings: Any, top_k: int = 100, *, encoder: Any = None,
                       metric: str = "cosine", max_pairs: int = DEFAULT_MAX_PAIRS,
                       query_chunk_size: int = DEFAULT_QUERY_CHUNK_SIZE,
-                      corpus_chunk_size: int = DEFAULT_CORPUS_CHUNK_SIZE) -> list[tuple[float, int, int]]:
+                      corpus_chunk_size: int = DEFAULT_CORPUS_CHUNK_SIZE,
+                      encode_kwargs: dict[str, Any] | None = None) -> MinedPairs:
     """Find the most similar pairs among N sentences (or N embeddings).
 
     Args:
@@ -59,29 +72,38 @@ def paraphrase_mining(sentences_or_embeddings: Any, top_k: int = 100, *, encoder
             scores, higher = more similar).
         max_pairs: at most this many pairs are returned.
         query_chunk_size, corpus_chunk_size: bound the score block held at once.
+        encode_kwargs: passed to ``encoder.encode`` (e.g. ``batch_tokens``, ``pooling``).
 
     Returns:
-        ``(score, i, j)`` triples with ``i < j``, best first (equal scores by ``(i, j)``),
-        no duplicates and no self-pairs. Fewer than two sentences give ``[]``.
+        A :class:`MinedPairs` list of ``(score, i, j)`` triples with ``i < j`` (positions in the
+        input), best first (equal scores by ``(i, j)``), no duplicates and no self-pairs; its
+        ``skipped_empty`` counts the empty sentences left out. Fewer than two sentences give ``[]``.
     """
     metric = check_metric(metric)
-    top_k = check_positive_int(top_k, "top_k")
-    max_pairs = check_positive_int(max_pairs, "max_pairs")
-    query_chunk_size = check_positive_int(query_chunk_size, "query_chunk_size")
-    corpus_chunk_size = check_positive_int(corpus_chunk_size, "corpus_chunk_size")
+    top_k = positive_int(top_k, "top_k")
+    max_pairs = positive_int(max_pairs, "max_pairs")
+    query_chunk_size = positive_int(query_chunk_size, "query_chunk_size")
+    corpus_chunk_size = positive_int(corpus_chunk_size, "corpus_chunk_size")
 
     data = sentences_or_embeddings
+    kept = None  # input positions of the rows mined, when empty sentences were left out
     if _is_texts(data):
         if encoder is None:
             raise InputError("paraphrase_mining got sentences (strings) but no encoder; pass "
-                             "encoder=twinbert.load(...) or give embeddings instead")
-        data = encoder.encode(list(data))
+                             "encoder=twinbert.load(...) or give embeddings instead", argument="encoder")
+        kept = [i for i, text in enumerate(data) if text.strip()]
+        skipped = len(data) - len(kept)
+        if len(kept) < 2:
+            return MinedPairs([], skipped)
+        data = encoder.encode([data[i] for i in kept], **(encode_kwargs or {}))
     elif isinstance(data, (list, tuple)) and len(data) == 0:
-        return []
+        return MinedPairs()
+    else:
+        skipped = 0
     embeddings, _ = as_embedding_matrix(data, "sentences_or_embeddings")
     n = embeddings.shape[0]
     if n < 2:
-        return []
+        return MinedPairs([], skipped)
     k = min(top_k, n - 1)
 
     pool: list[tuple[np.ndarray, ...]] = []
@@ -100,5 +122,8 @@ def paraphrase_mining(sentences_or_embeddings: Any, top_k: int = 100, *, encoder
             pool = [_compact(*map(np.concatenate, zip(*pool)), n, max_pairs)]
             pool_size = len(pool[0][0])
     scores, lo, hi, _ = _compact(*map(np.concatenate, zip(*pool)), n, max_pairs)
-    return list(zip(scores.tolist(), lo.tolist(), hi.tolist()))
+    if kept is not None and skipped:  # back to input positions (kept is increasing: order holds)
+        positions = np.asarray(kept, dtype=np.int64)
+        lo, hi = positions[lo], positions[hi]
+    return MinedPairs(zip(scores.tolist(), lo.tolist(), hi.tolist()), skipped)
 

@@ -18,6 +18,19 @@ def _metrics_table(before: dict | None, best: dict, final: dict) -> list[str]:
     return lines
 
 
+def data_files(records: list[dict]) -> list[str]:
+    """The card section naming every data file the run read (training and evaluation): its path, the
+    sha256 of its bytes and the rows used (with the sha256 of their content, which tells a limit or a
+    column choice apart). Records come from twinbert.train.checkpoint.data_record."""
+    lines = ["## Data files", "", "| use | data | file | file sha256 | rows used | rows sha256 |",
+             "|---|---|---|---|---:|---|"]
+    for r in records:
+        file = f"`{r['path']}`" if r.get("path") else "(given in memory)"
+        lines.append(f"| {r.get('role', '-')} | {r.get('name', '-')} | {file} | {r.get('sha256') or '-'} | "
+                     f"{r.get('rows', '-')} | {str(r.get('content_sha256') or '-')[:16]} |")
+    return lines + [""]
+
+
 def settings_and_results(config: TrainConfig, result: TrainResult, evals: list[str], main_metric: str | None,
                          before: dict | None) -> list[str]:
     """The card sections every trained model shares: hyper-parameters, metrics before/best/last (numbers
@@ -32,15 +45,21 @@ def settings_and_results(config: TrainConfig, result: TrainResult, evals: list[s
         lines.append("")
     lines += _metrics_table(numbers(before), numbers(result.best_metrics), numbers(result.final_metrics))
     early = "; stopped early (patience)" if result.stopped_early else ""
-    lines += ["", f"Steps: {result.steps} ({result.epochs_done} epochs); {result.seconds:.0f} s; "
-              f"{result.examples_per_s:.1f} examples/s{early}", ""]
+    total = f" of {result.total_steps}" if result.total_steps is not None else ""
+    speed = f"{result.seconds:.0f} s, {result.examples_per_s:.1f} examples/s"
+    if result.resumed_at is not None:  # time and speed are this process's; the steps before ran earlier
+        lines += ["", f"Steps: {result.steps}{total} ({result.epochs_done} epochs){early}. Resumed at step "
+                  f"{result.resumed_at}{total}; ran {result.steps_run} steps in this run ({speed}). "
+                  "Scores before training are not measured again by a resumed run.", ""]
+    else:
+        lines += ["", f"Steps: {result.steps}{total} ({result.epochs_done} epochs); {speed}{early}", ""]
     for warning in result.warnings:
         lines += [f"> Warning: {warning}", ""]
     return lines
 
 
 def model_card(encoder, datasets: list[dict], config: TrainConfig, result: TrainResult, *, evals: list[str],
-               main_metric: str | None, before: dict | None, started: dt.datetime) -> str:
+               main_metric: str | None, before: dict | None, started: dt.datetime, eval_data: list[dict] = ()) -> str:
     from .. import __version__
 
     settings = encoder.settings()
@@ -59,8 +78,9 @@ def model_card(encoder, datasets: list[dict], config: TrainConfig, result: Train
     for d in datasets:
         opts = ", ".join(f"{k}={v}" for k, v in d["options"].items()) or "defaults"
         lines.append(f"| {d['data']['name']} | {d['rows']} | {d['loss']} ({d['loss_class']}) | {opts} | "
-                     f"{d['data'].get('sha256', '-')[:16]} |")
-    lines += ["", *settings_and_results(config, result, evals, main_metric, before)]
+                     f"{(d['data'].get('sha256') or '-')[:16]} |")
+    lines += ["", *data_files([d["data"] for d in datasets] + list(eval_data))]
+    lines += settings_and_results(config, result, evals, main_metric, before)
     lines += ["## Usage", "", "```python", "import twinbert", "",
               f"model = twinbert.load({str(result.output)!r})",
               "vectors = model.encode([\"A man is playing a guitar.\", \"Someone plays an instrument.\"])",

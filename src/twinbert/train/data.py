@@ -42,14 +42,9 @@ def describe(dataset) -> str:
 
 
 def _source(dataset) -> dict:
-    record = {"name": describe(dataset), "rows": len(getattr(dataset, "examples", dataset))}
-    if getattr(dataset, "path", None):
-        record["path"] = str(dataset.path)
-        try:
-            record["sha256"] = dataset.sha256
-        except OSError:
-            pass
-    return record
+    from .checkpoint import data_record
+
+    return {**data_record(dataset), "name": describe(dataset)}
 
 
 def prepare(dataset, loss, *, score_range: tuple[float, float] | None = None) -> TrainingData:
@@ -89,7 +84,8 @@ def prepare(dataset, loss, *, score_range: tuple[float, float] | None = None) ->
         need = "(anchor, positive, negative) triplets or NLI pairs" + \
                (" or (anchor, positive) pairs" if 2 in loss.columns else "")
         raise InputError(f"{what}: {loss_name} needs {need}; this data has {_shape(first)} "
-                         "(for scored pairs use --loss cosine or cosent; for labelled pairs softmax or contrastive)")
+                         "(for scored pairs use loss cosine or cosent; for labelled pairs softmax or contrastive)",
+                         argument="loss")
     columns = [[t.anchor for t in rows], [t.positive for t in rows], [t.negative for t in rows]]
     return TrainingData(what, columns, None, {**_source(dataset), "triplets": len(rows)})
 
@@ -118,7 +114,7 @@ def _scores(pairs: list[PairExample], score_range, what: str) -> np.ndarray:
             raise InputError(f"{what}: row {i + 1} has score {e.score}; scores must be finite numbers")
         if not low <= e.score <= high:
             raise InputError(f"{what}: row {i + 1} has score {e.score}, outside the score range {low:g}..{high:g} "
-                             "(set the range with --score-range LOW,HIGH)")
+                             "(set score_range to the data's range: LOW,HIGH)", argument="score_range")
         scores[i] = (e.score - low) / (high - low)
     return scores
 
@@ -132,7 +128,8 @@ def _classes(pairs: list[PairExample], names, what: str, binary: bool) -> np.nda
             raise InputError(f"{what}: row {i + 1} has no label; this loss trains on class labels")
         if isinstance(value, str):
             if value not in index:
-                raise InputError(f"{what}: row {i + 1} has label {value!r}; expected one of {', '.join(index)}")
+                accepted = f"one of {', '.join(index)}" if index else "a class index (this data names no labels)"
+                raise InputError(f"{what}: row {i + 1} has label {value!r}; expected {accepted}")
             value = index[value]
         count = 2 if binary else (len(index) or None)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0 or \

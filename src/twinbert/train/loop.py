@@ -6,8 +6,10 @@ over data-parallel processes, clipped, AdamW, linear warm-up then linear decay. 
 steps (default: each epoch end) the evaluator runs; the best model is kept, patience stops early,
 and a dev score falling evaluation after evaluation is reported. Every checkpoint holds the model,
 optimizer, scheduler, RNG and data position, so `resume=True` continues exactly where a killed run
-stopped. Output folder: the model (best, or last without an evaluator) at its top level, the JSONL
-log, the learning curve PNG and the model card.
+stopped, and only that run (same model, data, losses: checkpoint.check_run); the log and card of a
+resumed run say at which step it resumed and how many steps it ran itself. A killed run's temps are
+removed by the next run into the same folder. Output folder: the model (best, or last without an
+evaluator) at its top level, the JSONL log, the learning curve PNG and the model card.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ import torch
 from torch import nn
 
 from ..errors import InputError, OutputError
-from ..formats.atomic import atomic_file, atomic_folder, publish_folder
+from ..formats.atomic import atomic_file, atomic_folder, clean_stale
+from ..formats.model_folder import check_target, install
 from ..progress import Progress
 from . import checkpoint, distributed
 from .objective import Objective
@@ -36,6 +39,7 @@ log = logging.getLogger("twinbert")
 LOG_FILE = "train_log.jsonl"
 CURVE_FILE = "learning_curve.png"
 BEST_FOLDER = ".best-model"
+RUN_FILES = (LOG_FILE, CURVE_FILE, checkpoint.FOLDER)  # a run's own files, not the user's (see check_output)
 
 
 @dataclass
@@ -67,16 +71,17 @@ class TrainConfig:
                 positive[name] = getattr(self, name)
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} = {value!r}: expected a positive whole number")
+                raise InputError(f"{name} = {value!r}: expected a positive whole number", argument=name)
         for name in ("lr", "head_lr"):
             value = getattr(self, name)
             if (name == "lr" or value is not None) and not (
                     isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                raise InputError(f"{name} = {value!r}: expected a positive number, e.g. 2e-5")
+                raise InputError(f"{name} = {value!r}: expected a positive number, e.g. 2e-5", argument=name)
         if not 0 <= self.warmup < 1:
-            raise InputError(f"warmup = {self.warmup!r}: expected a fraction of the steps in [0, 1), e.g. 0.1")
+            raise InputError(f"warmup = {self.warmup!r}: expected a fraction of the steps in [0, 1), e.g. 0.1",
+                             argument="warmup")
         if self.precision not in ("float32", "bfloat16"):
-            raise InputError(f"precision = {self.precision!r}: expected float32 or bfloat16")
+            raise InputError(f"precision = {self.precision!r}: expected float32 or bfloat16", argument="precision")
 
 
 # fields a resumed run may change without breaking the replay of the steps already taken
@@ -97,6 +102,9 @@ class TrainResult:
     stopped_early: bool = False
     warnings: list[str] = field(default_factory=list)
     main_metric: str | None = None
+    total_steps: int | None = None       # the schedule's length
+    resumed_at: int | None = None        # the checkpoint's step, when this run continued one
+    steps_run: int | None = None         # steps taken by this run (steps - resumed_at); seconds and speed are its
 
 
 @dataclass
@@ -167,10 +175,12 @@ def _epoch_plan(objectives: list[Objective], config: TrainConfig, epoch: int) ->
 def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, output: str | Path, *,
         save_model: Callable[[Path], None], evaluate: Callable[[], dict] | None = None,
         main_metric: str | None = None, card: Callable[[TrainResult], str] | None = None,
-        resume: bool = False, device: torch.device | str | None = None, show_progress: bool = True) -> TrainResult:
+        resume: bool = False, device: torch.device | str | None = None, show_progress: bool = True,
+        run: dict | None = None) -> TrainResult:
     """Train `model` on `objectives`; see the module docstring. `save_model(folder)` writes a loadable
     model into an existing empty folder; `evaluate()` returns a metrics dict holding `main_metric`;
-    `card(result)` returns the model card text (README.md)."""
+    `card(result)` returns the model card text (README.md). `run` (checkpoint.run_identity): what the run
+    trains, kept in every checkpoint; a resume with another model, other data or other losses is refused."""
     config.check()
     if not objectives or any(len(o) == 0 for o in objectives):
         raise InputError("nothing to train on: a training dataset has no rows")
@@ -197,12 +207,18 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
     total = min(config.max_steps or per_epoch * config.epochs, per_epoch * config.epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, math.ceil(config.warmup * total)))
     tracker = _Tracker()
-    step, start_epoch, start_group = 0, 0, 0
+    step, start_epoch, start_group, resumed_at = 0, 0, 0, None
 
     if dist.is_main:
         output.mkdir(parents=True, exist_ok=True)
+        stale = clean_stale(output)  # a killed run's temps: never a result, never resumed from
+        if stale:
+            log.info("removed what an interrupted run left in %s: %s", output, ", ".join(stale))
+    dist.barrier()
     if resume:
         state = checkpoint.load(output, device)
+        if run is not None:
+            checkpoint.check_run(state.get("run"), run)
         checkpoint.check_config(state["config"], dataclasses.asdict(config), RESUME_MAY_CHANGE)
         model.load_state_dict(state["model"])
         for o, s in zip(objectives, state["objectives"]):
@@ -212,9 +228,10 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
         checkpoint.set_rng(state["rng"])
         step, start_epoch, start_group = (state["position"][k] for k in ("step", "epoch", "group"))
         tracker = _Tracker(**state["tracker"])
+        resumed_at = step
         if dist.is_main:
             _truncate_log(output / LOG_FILE, step)
-            log.info("resuming at step %d (epoch %d)", step, start_epoch + 1)
+            log.info("resuming at step %d of %d (epoch %d)", step, total, start_epoch + 1)
     else:
         torch.manual_seed(config.seed)
         if dist.is_main:
@@ -227,6 +244,9 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
         if log_file is not None:
             log_file.write(json.dumps(row, ensure_ascii=False) + "\n")
             log_file.flush()
+
+    if resumed_at is not None:  # the rows before this one were written by the interrupted run
+        record({"event": "resume", "step": step, "total_steps": total})
 
     def run_eval() -> bool:
         """Evaluate (main process), keep the best model; returns True when patience says stop."""
@@ -257,7 +277,7 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
                 "model": model.state_dict(), "objectives": [o.state_dict() for o in objectives],
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": checkpoint.get_rng(), "position": {"step": step, "epoch": epoch, "group": group},
-                "tracker": dataclasses.asdict(tracker), "config": dataclasses.asdict(config)})
+                "tracker": dataclasses.asdict(tracker), "config": dataclasses.asdict(config), "run": run})
             record({"event": "checkpoint", "step": step})
         dist.barrier()
 
@@ -318,6 +338,8 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
                     break
             if stopped_early or step >= total:
                 break
+        record({"event": "end", "step": step, "total_steps": total, "resumed_at": resumed_at,
+                "steps_run": step - (resumed_at or 0), "seconds": round(time.perf_counter() - started, 2)})
     finally:
         progress.close()
         if log_file is not None:
@@ -325,7 +347,10 @@ def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, outp
     seconds = time.perf_counter() - started
     result = TrainResult(output, step, round(step / per_epoch, 4), round(seconds, 2),
                          round(examples * dist.world / max(train_seconds, 1e-9), 2), tracker.best_step,
-                         tracker.best_metrics, tracker.last_metrics, stopped_early, list(tracker.warnings), main_metric)
+                         tracker.best_metrics, tracker.last_metrics, stopped_early, list(tracker.warnings), main_metric,
+                         total, resumed_at, step - (resumed_at or 0))
+    if dist.is_main and resumed_at is not None:
+        log.info("resumed at step %d of %d; ran %d steps", resumed_at, total, result.steps_run)
     if dist.is_main:
         _finish(output, model, save_model, result, card, evaluate is not None)
         if not config.keep_checkpoint:
@@ -344,7 +369,7 @@ def _finish(output: Path, model, save_model, result: TrainResult, card, has_eval
         with atomic_folder(best, "model") as tmp:
             save_model(tmp)
     if best.is_dir():  # else a resumed run found no new best: the published model is still the best
-        publish_folder(best, output)
+        install(best, output)
         shutil.rmtree(best)
     from ..plots import learning_curve
 
@@ -358,15 +383,18 @@ def _finish(output: Path, model, save_model, result: TrainResult, card, has_eval
             fh.write(card(result))
 
 
-def check_output(output, resume: bool) -> Path:
-    """The output folder of a training run: a folder (or nothing yet); one holding a checkpoint only
-    with resume."""
+def check_output(output, resume: bool, overwrite: bool = False) -> Path:
+    """The output folder of a training run, checked before any work: missing, empty, or holding only a
+    run's own files. A checkpoint there needs resume=True; a model, or other files, overwrite=True (the
+    model is then replaced at the end of the run and the other files are kept). See
+    twinbert.formats.model_folder."""
     output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output}: exists and is not a folder")
-    if not resume and output.is_dir() and (output / checkpoint.FOLDER).exists():
-        raise InputError(f"--output {output}: holds a training checkpoint; pass --resume to continue it, "
-                         "or choose another folder")
+    if output.is_dir() and (output / checkpoint.FOLDER).exists():
+        if not resume:
+            raise InputError(f"{output}: holds a training checkpoint; pass resume=True to continue it, "
+                             "or choose another folder", argument="resume")
+    elif not resume:
+        check_target(output, overwrite=overwrite, model_ok=False, ignore=RUN_FILES)
     return output
 
 

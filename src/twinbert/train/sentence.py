@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from .. import batching
+from ..checks import positive_int
 from ..errors import InputError
 from ..losses import LOSSES, build_loss, loss_name
 from . import data as train_data
+from .checkpoint import data_record, model_id, run_identity
 from .distributed import current as current_dist
 from .distributed import device_for_rank
 from .loop import TrainConfig, TrainResult, check_output, fit
@@ -96,7 +98,8 @@ def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = Fa
     score_range = None
     if task in GENERIC:
         if spec.data is None:
-            raise InputError(f"--task {task}: reads your own file; give --data FILE (and --columns if needed)")
+            raise InputError(f"task {task!r} reads your own file: give data=FILE (a .csv, .tsv or .jsonl file)",
+                             argument="data")
         if task == "texts" and str(spec.data).endswith(".txt"):
             dataset = read_text_lines(Path(spec.data))
         elif task == "texts":
@@ -117,9 +120,10 @@ def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = Fa
         else:
             dataset = load_task(task, spec.split or "train", root=data_root, skip_bad_rows=skip_bad_rows)
     else:
-        raise InputError(f"--task {spec.task!r}: unknown; expected a registered task ({', '.join(TASKS)}) or "
-                         f"one of {', '.join(GENERIC)} with --data FILE")
+        raise InputError(f"task {spec.task!r}: unknown; expected a registered dataset ({', '.join(TASKS)}) or one "
+                         f"of {', '.join(GENERIC)} (your own file)", argument="task")
     if spec.limit is not None:
+        positive_int(spec.limit, "limit")
         dataset = dataclasses.replace(dataset, examples=dataset.examples[:spec.limit])
     return dataset, score_range
 
@@ -133,25 +137,27 @@ def parse_eval(spec: str):
 
 
 def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, output, *,
-                           evals: list[str] = (), teacher=None, resume: bool = False, device: str | None = None,
-                           data_root=None, skip_bad_rows: bool = False, max_seq_length: int | None = None,
-                           show_progress: bool = True, trust_remote_code: bool = False) -> TrainResult:
+                           evals: list[str] = (), teacher=None, resume: bool = False, overwrite: bool = False,
+                           device: str | None = None, data_root=None, skip_bad_rows: bool = False,
+                           max_seq_length: int | None = None, show_progress: bool = True,
+                           trust_remote_code: bool = False) -> TrainResult:
     """Fine-tune `model` (a folder, name or SentenceEncoder) on the datasets of `specs`, each with its
     loss; evaluate on `evals` ("task:split", the first gives the main metric); write the model, log,
     curve and card to `output`."""
     from .. import SentenceEncoder, load
 
     if not specs:
-        raise InputError("nothing to train: give at least one --task with its --loss")
+        raise InputError("specs is empty: nothing to train; give at least one TrainSpec(task, loss)", argument="specs")
     config.check()
-    output = check_output(output, resume)
+    output = check_output(output, resume, overwrite)
     # 1. data and evaluation data, checked before anything heavy
     losses_named = [loss_name(s.loss) for s in specs]
     datasets = [read_training_data(s, data_root, skip_bad_rows) for s in specs]
     for s, name, (dataset, _) in zip(specs, losses_named, datasets):
         _check_shape(s, name, dataset)
     if "mse" in losses_named and teacher is None:
-        raise InputError("--loss mse (distillation) needs --teacher MODEL: the embeddings to imitate")
+        raise InputError("loss 'mse' (distillation) needs teacher, the model whose embeddings to imitate",
+                         argument="teacher")
     jobs = [parse_eval(e) for e in evals]
     # 2. model, losses, objectives
     device = device_for_rank(device)
@@ -170,15 +176,19 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
         if name == "mse":
             prepared = train_data.with_targets(prepared, _teacher_targets(teacher, prepared.columns[0], device))
             if loss is probe and prepared.labels.shape[1] != encoder.dimension:
-                raise InputError(f"--teacher gives {prepared.labels.shape[1]}-dim vectors but the student's are "
-                                 f"{encoder.dimension}-dim; distillation needs the same dimension")
+                raise InputError(f"teacher gives {prepared.labels.shape[1]}-dim vectors but the student's are "
+                                 f"{encoder.dimension}-dim; distillation needs the same dimension", argument="teacher")
         objective = SentenceObjective(encoder, loss, prepared)
         objectives.append(objective)
         cards.append({"data": prepared.source, "loss": name, "loss_class": type(loss).__name__,
-                      "options": {k: v for k, v in dataclasses.asdict(s).items()
-                                  if k in ("margin", "distance", "scale", "concat_product", "matryoshka") and v},
-                      "rows": len(prepared), "truncated": objective.truncated})
+                      "options": _loss_options(s), "rows": len(prepared), "truncated": objective.truncated})
     head, head_labels = _softmax_head(objectives)
+    # what a resume must find unchanged: the model, every data file and its rows, the losses, the labels
+    eval_records = [data_record(job.dataset, "eval") for job in jobs]
+    losses = [{"task": s.task, "loss": name, "score_range": list(score_range) if score_range else None,
+               **_loss_options(s)} for s, name, (_, score_range) in zip(specs, losses_named, datasets)]
+    run = run_identity(model, [c["data"] for c in cards], eval_records, losses=losses, labels=head_labels,
+                       teacher=None if teacher is None else model_id(teacher), max_seq_length=encoder.max_seq_length)
     from ..evaluate.nli_head import evaluate_nli_head
     from ..evaluate.run import evaluate_dataset
 
@@ -200,7 +210,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
         from .card import model_card
 
         return model_card(encoder, cards, config, result, evals=list(evals), main_metric=main,
-                          before=before, started=started)
+                          before=before, started=started, eval_data=eval_records)
 
     def save_model(folder: Path) -> None:
         encoder.save(folder)
@@ -208,7 +218,13 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
             head.loss_fn.save(folder / HEAD_FOLDER, head_labels)
 
     return fit(encoder, objectives, config, output, save_model=save_model, evaluate=evaluate, main_metric=main,
-               card=card, resume=resume, show_progress=show_progress)
+               card=card, resume=resume, show_progress=show_progress, run=run)
+
+
+def _loss_options(spec: TrainSpec) -> dict:
+    """The loss options set in `spec` (an explicit 0 counts: margin=0 is not the default margin)."""
+    return {k: getattr(spec, k) for k in ("margin", "distance", "scale", "concat_product", "matryoshka")
+            if getattr(spec, k) is not None and getattr(spec, k) is not False}
 
 
 def _softmax_head(objectives):
