@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual]'
+	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +27,7 @@ demo: install
 	@echo "plots: out/similarity.png out/compare.png"
 
 test: install
+	$(BIN)/ruff check src
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
 
 bench: install

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import VOCAB
 
 import twinbert
-from conftest import VOCAB
 
 TEXTS = ["the cat sat on the mat .", "i love paris", "", "a dog ran in the park"]
 

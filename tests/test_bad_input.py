@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import VOCAB, build_tiny_bert
 
 import twinbert
+from twinbert.encode_file import encode_file
 from twinbert.errors import InputError, ModelLoadError, OutputError
 from twinbert.formats.texts import count_texts, read_texts
-from twinbert.streaming import encode_file
-
-from conftest import VOCAB, build_tiny_bert
 
 HUB_ID = "someone/not-a-real-model-xyz"
 TEXTS = ["the cat sat on the mat .", "", "i love paris", "a dog is happy", "the man ran in the park"]

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import build_tiny_bert
 
 import twinbert
 from twinbert.similarity import similarity
-
-from conftest import build_tiny_bert
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TXT_TEXTS = ["the cat sat on the mat .", "", "i love paris", "  a dog is happy", "soccer is fun !"]

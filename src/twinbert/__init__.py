@@ -2,9 +2,13 @@
 
 The public names are imported on first use, so `import twinbert.data` (readers) stays light.
 """
+from __future__ import annotations
+
 from .errors import InputError, ModelLoadError, OutputError, TwinbertError
-from .similarity import similarity  # eager (and light: torch is imported on first call), so that the
-# name stays the function even after the submodule twinbert.similarity is imported elsewhere
+
+# eager (and light: torch is imported on first call), so that the name stays the function even after the
+# submodule twinbert.similarity is imported elsewhere
+from .similarity import similarity
 
 __version__ = "0.1.0"
 

@@ -61,23 +61,26 @@ def padded(ids: list[list[int]], type_ids: list[list[int]] | None, index: np.nda
 def run_batches(ids: list[list[int]], type_ids: list[list[int]] | None, pad_id: int,
                 work: Callable[[np.ndarray, tuple], None], *, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                 device="cpu", context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                workers: int | None = None) -> None:
+                workers: int | None = None, width: int | None = None) -> None:
     """Call ``work(row indices, padded tensors)`` for every batch of the plan, inside ``context()``
     (entered once per worker thread: inference and autocast modes are thread-local).
+
+    width: pad every row to at least this many tokens (budgeted as such), e.g. to show all rows at
+    one width; default: each batch as wide as its longest row.
 
     workers: threads to run batches on; default: torch's thread count on the CPU, 1 elsewhere.
     With more than one, torch runs single-threaded in each (restored afterwards), batches go to
     whichever worker is free, longest first, and the first error stops the rest and is raised
     here. ``work`` must be safe to call from several threads (write disjoint rows).
     """
-    plan = plan_batches([len(x) for x in ids], batch_tokens)
+    plan = plan_batches([max(len(x), width or 0) for x in ids], batch_tokens)
     if workers is None:
         workers = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
     workers = max(1, min(workers, len(plan)))
     if workers == 1:
         with context():
             for index in plan:
-                work(index, padded(ids, type_ids, index, pad_id, device))
+                work(index, padded(ids, type_ids, index, pad_id, device, width))
         return
 
     lock = threading.Lock()
@@ -94,7 +97,7 @@ def run_batches(ids: list[list[int]], type_ids: list[list[int]] | None, pad_id: 
                         index = None if errors else next(queue, None)
                     if index is None:
                         return
-                    work(index, padded(ids, type_ids, index, pad_id, device))
+                    work(index, padded(ids, type_ids, index, pad_id, device, width))
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             with lock:
                 errors.append(exc)

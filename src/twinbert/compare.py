@@ -24,8 +24,9 @@ def check_poolings(poolings) -> list[str]:
 
 
 def compare(encoders: dict, sentences: list[str], poolings=DEFAULT_POOLINGS, *, layers=None,
-            metric: str = "cosine") -> dict:
-    """encoders: {label: SentenceEncoder}. Returns {"anchor", "sentences", "metric", "columns": [
+            metric: str = "cosine", prompt_name: str | None = None, prompt: str | None = None) -> dict:
+    """encoders: {label: SentenceEncoder}; prompt_name / prompt as for encode (default: each model's
+    default prompt). Returns {"anchor", "sentences", "metric", "columns": [
     {"model", "pooling", "scores": [one per non-anchor sentence]}], "skipped": [...]}."""
     sentences = text_list(sentences, "sentences")
     if len(sentences) < 2:
@@ -38,7 +39,8 @@ def compare(encoders: dict, sentences: list[str], poolings=DEFAULT_POOLINGS, *, 
             if pooling == "pooler" and not encoder.transformer.has_pooler:
                 skipped.append({"model": label, "pooling": pooling, "reason": "the model has no trained pooler"})
                 continue
-            vectors = encoder.encode(list(sentences), pooling=pooling, layers=layers)
+            vectors = encoder.encode(list(sentences), pooling=pooling, layers=layers, prompt_name=prompt_name,
+                                     prompt=prompt)
             scores = similarity(vectors[:1], vectors[1:], metric)[0]
             columns.append({"model": label, "pooling": pooling, "scores": [float(s) for s in scores]})
     return {"anchor": sentences[0], "sentences": list(sentences[1:]), "metric": metric,

@@ -1,13 +1,14 @@
 """SentenceEncoder: the one object that turns text into vectors.
 
-A pipeline of small modules, in order: Transformer (backbone + tokenizer) -> Pooling -> [Dense ...]
--> [Normalize]. `encode` runs it through the shared batching engine; `save` writes the
-sentence-transformers folder format; `load` (in this module) reads any supported folder or name.
+A pipeline of small modules, in order: Transformer (tokenizer + backbone) -> Pooling -> [Dense ...]
+-> [Normalize] (see twinbert.modules). Training (`forward`) and inference (`encode`, through the shared
+batching engine) run the same pool-and-project path; `save` asks each module to write its own folder of
+the sentence-transformers format; `load` (in this module) builds the modules from any supported folder
+or name.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -20,101 +21,76 @@ from torch import nn
 
 from . import batching
 from .checks import choice, optional_bool, positive_int, text_list
+from .device import autocast, check_device, default_device, parse_precision
+from .encode_options import EncodeOptions, encode_options
 from .errors import InputError, ModelLoadError
 from .formats import resolve as resolving
 from .formats import st_folder
 from .formats.model_folder import save_model
-from .modules import pooling as pooling_mod
-from .modules.dense import Dense, load_dense
-from .modules.normalize import Normalize
+from .modules.dense import Dense
+from .modules.normalize import Normalize, l2
+from .modules.pooling import Pooling
 from .modules.transformer import Transformer
 from .progress import Progress
 
 log = logging.getLogger("twinbert")
 
-PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-OUTPUTS = ("sentence", "token", "all_layers")
 CONVERT_TO = ("numpy", "torch")
+# how each module type of a model folder is built from its folder (see formats/st_folder.read_folder)
+LOADERS = {"Pooling": Pooling.load, "Dense": Dense.load, "Normalize": Normalize.load}
 
-
-def parse_precision(precision: str) -> torch.dtype:
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    return PRECISIONS[precision]
-
-
-def layer_indices(layers, num_layers: int, named: str) -> list[int]:
-    """Indices into the hidden states (0 = embedding output, num_layers = last layer) from an int,
-    a list of ints or "i,j,..." (negative counts from the end); `named` lists the named choices
-    of the caller for the error message."""
-    n = num_layers + 1
-    if isinstance(layers, str):
-        try:
-            layers = [int(x) for x in layers.split(",")]
-        except ValueError:
-            raise InputError(f"unknown layers {layers!r}: expected {named}, an index in -{n}..{n - 1}, "
-                             "or indices joined by commas") from None
-    if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
-        layers = [int(layers)]
-    if not isinstance(layers, (list, tuple)) or not all(
-            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in layers):
-        raise InputError(f"layers must be {named}, an int index, a list of int indices or indices joined by "
-                         f"commas, got {layers!r}", argument="layers")
-    picked = []
-    for layer in layers:
-        if not -n <= int(layer) < n:
-            raise InputError(f"layer {layer} does not exist: this model has hidden states 0..{n - 1} "
-                             f"(0 = embeddings, {n - 1} = last layer), negative indices count from the end")
-        picked.append(int(layer) % n)
-    if not picked:
-        raise InputError("layers is empty")
-    return picked
-
-
-def parse_layers(layers, num_layers: int) -> tuple[int, ...] | None:
-    """Which hidden states to average, as indices into hidden_states (0 = embedding output,
-    num_layers = last layer). None means the last layer.
-
-    Accepts None/"last", an int (negative counts from the end), a list of ints, or strings such as
-    "-1", "2,4", "first-last" (mean of the first transformer layer and the last one).
-    """
-    if layers is None or layers == "last":
-        return None
-    if isinstance(layers, str) and layers.strip().lower() in ("first-last", "first_last", "first-last-avg"):
-        return (1, num_layers)
-    picked = layer_indices(layers.strip() if isinstance(layers, str) else layers, num_layers,
-                           "'last', 'first-last'")
-    return None if picked == [num_layers] else tuple(picked)
+__all__ = ["SentenceEncoder", "EncodeOptions", "load", "check_device", "default_device", "parse_precision"]
 
 
 class SentenceEncoder(nn.Module):
-    def __init__(self, transformer: Transformer, pooling: tuple[str, ...] = ("mean",),
-                 dense: Iterable[Dense] = (), normalize: bool = False, *, name: str = "",
-                 similarity: str = "cosine", prompts: dict | None = None):
+    """The modules, in order: `transformer`, `pooling`, `dense` (a list, maybe empty) and `normalize`
+    (None when the model does not normalize); `pipeline` lists them. Their attribute names are the
+    prefixes of the weights' names (state_dict), which index fingerprints and training checkpoints keep."""
+
+    def __init__(self, transformer: Transformer, pooling: Pooling | tuple[str, ...] | str = ("mean",),
+                 dense: Iterable[Dense] = (), normalize: Normalize | bool | None = None, *, name: str = "",
+                 similarity: str = "cosine", prompts: dict | None = None, default_prompt_name: str | None = None):
         super().__init__()
         self.transformer = transformer
-        self.pooling = pooling_mod.parse_modes(pooling)
+        self.pooling = pooling if isinstance(pooling, Pooling) else Pooling(pooling)
+        if self.pooling.dimension is None:
+            self.pooling.dimension = transformer.hidden_size
         self.dense = nn.ModuleList(dense)
-        self.normalize = Normalize() if normalize else None
+        self.normalize = (normalize if isinstance(normalize, Normalize) else Normalize()) if normalize else None
         self.name = name
         self.similarity_fn_name = similarity
         self.prompts = dict(prompts or {})
+        self.default_prompt_name = default_prompt_name
+
+    @property
+    def pipeline(self) -> list[nn.Module]:
+        """Every module, in the order they run (and are saved)."""
+        return [self.transformer, *self.head()]
+
+    def head(self, options: EncodeOptions | None = None) -> list[nn.Module]:
+        """The modules after the Transformer: the model's own, or as one encode call's options change them
+        (other pooling modes, normalize on or off, the Dense modules left out)."""
+        if options is None:
+            return [self.pooling, *self.dense, *([self.normalize] if self.normalize is not None else [])]
+        pooling = self.pooling if options.pooling == self.pooling.modes else self.pooling.with_modes(options.pooling)
+        dense = list(self.dense) if options.apply_dense and options.output == "sentence" else []
+        return [pooling, *dense, *([self.normalize or Normalize()] if options.normalize else [])]
 
     # ----------------------------------------------------------------- facts
     @property
     def device(self) -> torch.device:
-        return next(self.transformer.model.parameters()).device
+        return self.transformer.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.transformer.model.parameters()).dtype
+        return self.transformer.dtype
 
     @property
     def dimension(self) -> int:
         """Length of the sentence vectors encode() returns with the model's own settings."""
         if len(self.dense):
             return self.dense[-1].out_features
-        return self.transformer.hidden_size * len(self.pooling)
+        return self.transformer.hidden_size * len(self.pooling.modes)
 
     @property
     def max_seq_length(self) -> int:
@@ -128,17 +104,32 @@ class SentenceEncoder(nn.Module):
     def tokenizer(self):
         return self.transformer.tokenizer
 
-    def settings(self) -> dict:
-        """The settings that shape the vectors, recorded with every result and index."""
+    def options(self, **encode_kwargs) -> EncodeOptions:
+        """encode()'s keyword arguments (pooling, layers, normalize, output, batch_tokens, precision,
+        prompt_name, prompt), checked and resolved against this model."""
+        return encode_options(self, **encode_kwargs)
+
+    def settings(self, options: EncodeOptions | None = None, **encode_kwargs) -> dict:
+        """What shapes the vectors, recorded with every result and index: the model's own settings, or
+        those of one call (`options`, or encode()'s keyword arguments)."""
+        options = options if options is not None else self.options(**encode_kwargs)
+        dense = [d.config() for d in self.head(options) if isinstance(d, Dense)]
+        if dense:
+            dimension = dense[-1]["out_features"]
+        else:
+            dimension = self.transformer.hidden_size * (1 if options.output == "token" else len(options.pooling))
         return {
             "model": self.name,
-            "pooling": "+".join(self.pooling),
-            "dense": [d.config() for d in self.dense],
-            "normalize": self.normalize is not None,
+            "pooling": "+".join(options.pooling),
+            "layers": list(options.layers) if isinstance(options.layers, tuple) else options.layers,
+            "dense": dense,
+            "normalize": options.normalize,
+            "prompt_name": options.prompt_name,
+            "prompt": options.prompt,
             "max_seq_length": self.max_seq_length,
-            "dimension": self.dimension,
+            "dimension": dimension,
             "similarity": self.similarity_fn_name,
-            "precision": str(self.dtype).replace("torch.", ""),
+            "precision": options.precision or str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
         }
 
@@ -146,6 +137,8 @@ class SentenceEncoder(nn.Module):
         cfg = self.transformer.model.config
         return {
             **self.settings(),
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
             "architecture": (getattr(cfg, "architectures", None) or [type(self.transformer.model).__name__])[0],
             "model_type": cfg.model_type,
             "layers": self.transformer.num_layers,
@@ -157,23 +150,28 @@ class SentenceEncoder(nn.Module):
             "do_lower_case": self.transformer.do_lower_case,
         }
 
-    # -------------------------------------------------------------- training
+    # ------------------------------------------------ the pool-and-project path
+    @staticmethod
+    def pool_and_project(features: dict, head: list[nn.Module]) -> dict:
+        """Token states -> features["sentence_embedding"] through the head modules (Pooling, Dense ...,
+        Normalize): the one path of training and inference."""
+        for module in head:
+            features = module(features)
+        return features
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Sentence embeddings [batch, dimension] of a padded batch with the model's own settings
-        (pooling, Dense, Normalize), differentiable: the training path. encode() is the inference path."""
-        out = self.transformer(input_ids, attention_mask, token_type_ids)
-        vectors = pooling_mod.pool(self.pooling, out["last_hidden_state"], attention_mask, out["pooler_output"])
-        for layer in self.dense:
-            vectors = layer(vectors)
-        if self.normalize is not None:
-            vectors = torch.nn.functional.normalize(vectors, dim=-1)
-        return vectors
+        """Sentence embeddings [batch, dimension] of a padded batch with the model's own modules,
+        differentiable: the training path. encode() is the inference path."""
+        features = self.transformer({"input_ids": input_ids, "attention_mask": attention_mask,
+                                     "token_type_ids": token_type_ids})
+        return self.pool_and_project(features, self.head())["sentence_embedding"]
 
     # -------------------------------------------------------------- encoding
     def encode(self, texts, *, pooling=None, layers=None, normalize: bool | None = None,
                output: str = "sentence", batch_tokens: int | None = None, precision: str | None = None,
-               convert_to: str = "numpy", show_progress: bool | None = None):
+               convert_to: str = "numpy", show_progress: bool | None = None, prompt_name: str | None = None,
+               prompt: str | None = None):
         """Encode one text or a list of texts.
 
         pooling: a mode or list of modes (see twinbert.modules.pooling.MODES); default: the model's.
@@ -186,15 +184,20 @@ class SentenceEncoder(nn.Module):
         precision: "float32", "bfloat16" or "float16" compute (autocast when it differs from the
             weights); the result is always float32.
         convert_to: "numpy" or "torch".
+        prompt_name: one of the model's prompts (`encoder.prompts`, e.g. "query" / "passage"); prompt: a
+            text of your own. It is put before every text, and its tokens are pooled with the text's (as in
+            sentence-transformers). Neither: the model's default prompt (`default_prompt_name`), if any.
         """
         single = isinstance(texts, str)
         texts = [texts] if single else text_list(texts)
-        plan = self._plan(pooling, layers, normalize, output, batch_tokens, precision)
+        options = self.options(pooling=pooling, layers=layers, normalize=normalize, output=output,
+                               batch_tokens=batch_tokens, precision=precision, prompt_name=prompt_name,
+                               prompt=prompt)
         choice(convert_to, "convert_to", CONVERT_TO)
         if optional_bool(show_progress, "show_progress") is None:
             show_progress = len(texts) >= 5000 and sys.stderr.isatty()
         progress = Progress(len(texts), "encode", enabled=show_progress)
-        result = self._encode(texts, plan, progress)
+        result = self.run(texts, options, progress)
         if show_progress:
             progress.close()
         if convert_to == "torch":
@@ -202,15 +205,15 @@ class SentenceEncoder(nn.Module):
         return result[0] if single else result
 
     def encode_stream(self, texts: Iterable[str], *, chunk_rows: int = 8192, total: int | None = None,
-                      show_progress: bool = True, pooling=None, layers=None, normalize: bool | None = None,
-                      output: str = "sentence", batch_tokens: int | None = None,
-                      precision: str | None = None) -> Iterator[np.ndarray]:
+                      show_progress: bool = True, options: EncodeOptions | None = None,
+                      **encode_kwargs) -> Iterator[np.ndarray]:
         """Encode an iterable of any length chunk by chunk, yielding [rows, dim] arrays in input order,
-        so memory stays bounded by one chunk. Options as for encode (output="sentence" only)."""
-        if output != "sentence":
-            raise InputError(f"encode_stream supports output='sentence' only, got output={output!r}",
+        so memory stays bounded by one chunk. `options`, or encode()'s keyword arguments (output="sentence"
+        only)."""
+        options = options if options is not None else self.options(**encode_kwargs)
+        if options.output != "sentence":
+            raise InputError(f"encode_stream supports output='sentence' only, got output={options.output!r}",
                              argument="output")
-        plan = self._plan(pooling, layers, normalize, output, batch_tokens, precision)
         positive_int(chunk_rows, "chunk_rows")
         if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
             raise InputError(f"total must be None or the number of texts (0 or more), got {total!r}",
@@ -219,113 +222,89 @@ class SentenceEncoder(nn.Module):
         if isinstance(texts, (str, bytes, dict)) or not isinstance(texts, Iterable):
             text_list(texts)  # its error: a single str, bytes, a dict or a non-iterable is no stream of texts
         # checked above, now; the chunks come lazily from here
-        return self._stream(texts, plan, chunk_rows, Progress(total, "encode", enabled=show_progress))
+        return self._stream(texts, options, chunk_rows, Progress(total, "encode", enabled=show_progress))
 
-    def _stream(self, texts: Iterable[str], plan: dict, chunk_rows: int, progress: Progress) -> Iterator[np.ndarray]:
+    def _stream(self, texts: Iterable[str], options: EncodeOptions, chunk_rows: int,
+                progress: Progress) -> Iterator[np.ndarray]:
         chunk: list[str] = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise InputError(f"texts[{i}] is {type(text).__name__}, expected str", argument="texts")
             chunk.append(text)
             if len(chunk) >= chunk_rows:
-                yield self._encode(chunk, plan, progress)
+                yield self.run(chunk, options, progress)
                 chunk = []
         if chunk:
-            yield self._encode(chunk, plan, progress)
+            yield self.run(chunk, options, progress)
         if progress.enabled:
             progress.close()
 
-    def _plan(self, pooling, layers, normalize, output, batch_tokens=None, precision=None) -> dict:
-        """Every encode option checked, in one place, before any work: a wrong type or value is an
-        InputError naming the argument and what it accepts (never a TypeError from deep inside)."""
-        choice(output, "output", OUTPUTS)
-        if pooling is not None and not (isinstance(pooling, str) or (
-                isinstance(pooling, (list, tuple)) and pooling and all(isinstance(p, str) for p in pooling))):
-            raise InputError(f"pooling must be a mode name such as 'mean', modes joined with '+' or a list of "
-                             f"mode names, got {pooling!r}", argument="pooling")
-        normalize = optional_bool(normalize, "normalize")
-        batch_tokens = positive_int(batch_tokens, "batch_tokens", allow_none=True)
-        if precision is not None:
-            choice(precision, "precision", PRECISIONS)
-        modes = self.pooling if pooling is None else pooling_mod.parse_modes(pooling)
-        picked = parse_layers(layers, self.transformer.num_layers)
-        if "pooler" in modes:
-            if picked is not None or output == "all_layers":
-                raise InputError("pooling 'pooler' uses pooler_output, which exists for the last layer only; "
-                                 "drop layers or choose another pooling", argument="layers")
-            if not self.transformer.has_pooler:
-                raise InputError(f"pooling 'pooler': model {self.name} has no trained pooler layer "
-                                 "(pooler_output); use cls, mean or max")
-        width = self.transformer.hidden_size * len(modes)
-        if output == "sentence" and len(self.dense) and self.dense[0].in_features != width:
-            raise InputError(f"pooling {'+'.join(modes)} gives {width}-dim vectors but the model's Dense "
-                             f"module expects {self.dense[0].in_features}")
-        do_norm = (self.normalize is not None) if normalize is None else normalize
-        return {"modes": modes, "picked": picked, "do_norm": do_norm, "normalize": normalize, "output": output,
-                "batch_tokens": batch_tokens or batching.DEFAULT_BATCH_TOKENS, "precision": precision}
-
-    def _encode(self, texts: list[str], plan: dict, progress) -> np.ndarray | list:
-        modes, picked, do_norm, normalize = plan["modes"], plan["picked"], plan["do_norm"], plan["normalize"]
-        output, precision = plan["output"], plan["precision"]
-        tokens = self.transformer.tokenize(texts)
-        if tokens.truncated:
-            log.warning("%d of %d texts were longer than max_seq_length=%d tokens and were truncated",
-                        tokens.truncated, len(texts), self.max_seq_length)
-        n_layers = self.transformer.num_layers + 1
-        dim = self.transformer.hidden_size * len(modes)
-        if output == "sentence":
-            result = np.zeros((len(texts), self.dimension if len(self.dense) else dim), dtype=np.float32)
-        elif output == "all_layers":
-            result = np.zeros((len(texts), n_layers, dim), dtype=np.float32)
+    def run(self, texts: list[str], options: EncodeOptions, progress: Progress | None = None) -> np.ndarray | list:
+        """The inference path for checked texts and options: prompt, tokenize, then the batching engine
+        over the pipeline. [n, dim] float32 (a list of [tokens_i, hidden] arrays for output="token")."""
+        if options.prompt:
+            texts = [options.prompt + t for t in texts]
+        tokens = self.transformer.tokenize(texts).warn_truncated(self.max_seq_length)
+        head = self.head(options)
+        prompt_length = self._prompt_length(options.prompt) if options.prompt else 0
+        pooled = self.transformer.hidden_size * len(options.pooling)
+        if options.output == "sentence":
+            dims = [d.out_features for d in head if isinstance(d, Dense)]
+            result = np.zeros((len(texts), dims[-1] if dims else pooled), dtype=np.float32)
+        elif options.output == "all_layers":
+            result = np.zeros((len(texts), self.transformer.num_layers + 1, pooled), dtype=np.float32)
         else:
             result = [None] * len(texts)
-        all_layers = picked is not None or output == "all_layers"
 
-        def run(index: np.ndarray, batch: tuple) -> None:
-            ids, mask, types = batch
-            out = self.transformer(ids, mask, types, all_layers=all_layers)
-            if output == "all_layers":
-                per_layer = [pooling_mod.pool(modes, h, mask) for h in out["hidden_states"]]
-                vectors = torch.stack(per_layer, dim=1)
-                if do_norm:
-                    vectors = torch.nn.functional.normalize(vectors, dim=-1)
-                result[index] = vectors.cpu().numpy()
+        def store(index: np.ndarray, batch: tuple) -> None:
+            out = self._embed_batch(batch, options, head, prompt_length)
+            if options.output == "token":
+                lengths = batch[1].sum(dim=1).tolist()
+                for row, i in enumerate(index):
+                    result[i] = out[row, :lengths[row]].cpu().numpy()
             else:
-                states = out["last_hidden_state"] if picked is None else \
-                    torch.stack([out["hidden_states"][k].float() for k in picked]).mean(dim=0)
-                if output == "token":
-                    states = states.float()
-                    if do_norm and normalize:
-                        states = torch.nn.functional.normalize(states, dim=-1)
-                    lengths = mask.sum(dim=1).tolist()
-                    for row, i in enumerate(index):
-                        result[i] = states[row, :lengths[row]].cpu().numpy()
-                else:
-                    vectors = pooling_mod.pool(modes, states, mask, out["pooler_output"])
-                    for layer in self.dense:
-                        vectors = layer(vectors)
-                    if do_norm:
-                        vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
-                    result[index] = vectors.float().cpu().numpy()
-            progress.update(len(index))
+                result[index] = out.cpu().numpy()
+            if progress is not None:
+                progress.update(len(index))
 
         def modes_of_this_thread():
             stack = contextlib.ExitStack()
             stack.enter_context(torch.inference_mode())
-            stack.enter_context(self._autocast(precision))
+            stack.enter_context(autocast(options.precision, self.device, self.dtype))
             return stack
 
-        batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, run,
-                             batch_tokens=plan["batch_tokens"], device=self.device, context=modes_of_this_thread)
+        batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, store,
+                             batch_tokens=options.batch_tokens, device=self.device, context=modes_of_this_thread)
         return result
 
-    def _autocast(self, precision: str | None):
-        if precision is None:
-            return contextlib.nullcontext()
-        dtype = parse_precision(precision)
-        if dtype == self.dtype:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+    def _embed_batch(self, batch: tuple, options: EncodeOptions, head: list[nn.Module],
+                     prompt_length: int) -> torch.Tensor:
+        """One padded batch through the pipeline: [rows, dim] sentence vectors, [rows, layers, dim] for
+        output="all_layers", or the [rows, tokens, hidden] token states for output="token"."""
+        ids, mask, types = batch
+        features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        if prompt_length:
+            features["prompt_length"] = prompt_length
+        every = options.hidden_states is not None or options.output == "all_layers"
+        features = self.transformer(features, all_layers=every)
+        if options.output == "all_layers":  # the pooling (and normalize) applied to every hidden state
+            per_layer = [head[0]({**features, "token_embeddings": h, "pooler_output": None})["sentence_embedding"]
+                         for h in features["all_layer_embeddings"]]
+            vectors = torch.stack(per_layer, dim=1)
+            return l2(vectors) if options.normalize else vectors
+        if options.hidden_states is not None:
+            states = features["all_layer_embeddings"]
+            features["token_embeddings"] = torch.stack([states[k].float() for k in options.hidden_states]).mean(dim=0)
+        if options.output == "token":
+            states = features["token_embeddings"].float()
+            return l2(states) if options.normalize else states
+        return self.pool_and_project(features, head)["sentence_embedding"].float()
+
+    def _prompt_length(self, prompt: str) -> int:
+        """Tokens of the prompt at the start of every input, the special token before it included and a
+        trailing special token not (sentence-transformers' rule, for Pooling's include_prompt=False)."""
+        ids = self.transformer.tokenize([prompt]).input_ids[0]
+        return len(ids) - 1 if ids and ids[-1] in self.tokenizer.all_special_ids else len(ids)
 
     # ---------------------------------------------------------------- saving
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -335,55 +314,26 @@ class SentenceEncoder(nn.Module):
         return save_model(path, self._write, overwrite=overwrite)
 
     def _write(self, tmp: Path) -> None:
-        """Write the model's files into the empty folder `tmp`."""
-        import safetensors.torch
+        """Write the model's files into the empty folder `tmp`: each module into its own folder (the
+        Transformer first, into `tmp` itself), then modules.json and config_sentence_transformers.json."""
         import transformers
 
-        self.transformer.save(tmp)
-        (tmp / "1_Pooling").mkdir()
-        _write_json(tmp / "1_Pooling" / "config.json",
-                    pooling_mod.write_config(self.pooling, self.transformer.hidden_size))
-        for k, layer in enumerate(self.dense):
-            sub = tmp / f"{2 + k}_Dense"
-            sub.mkdir()
-            _write_json(sub / "config.json", layer.config())
-            safetensors.torch.save_file({n: p.detach().cpu().contiguous() for n, p in layer.state_dict().items()},
-                                        str(sub / "model.safetensors"))
-        mods = st_folder.modules_json(len(self.dense), self.normalize is not None)
-        if self.normalize is not None:
-            (tmp / mods[-1]["path"]).mkdir()
-        _write_json(tmp / "modules.json", mods)
         from . import __version__
-        _write_json(tmp / "config_sentence_transformers.json", {
+
+        modules = self.pipeline
+        entries = st_folder.modules_json([m.kind for m in modules])
+        for module, entry in zip(modules, entries):
+            if entry["path"]:
+                (tmp / entry["path"]).mkdir()
+            module.save(tmp / entry["path"])
+        st_folder.write_json(tmp / "modules.json", entries)
+        st_folder.write_json(tmp / "config_sentence_transformers.json", {
             "__version__": {"twinbert": __version__, "transformers": transformers.__version__,
                             "pytorch": torch.__version__},
             "model_type": "SentenceTransformer",
-            "prompts": self.prompts, "default_prompt_name": None,
+            "prompts": self.prompts, "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self.similarity_fn_name,
         })
-
-
-def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_device(device) -> None:
-    """A device torch knows and this machine has, as a one-line InputError rather than torch's
-    RuntimeError: an unknown name ("gpu"), or CUDA asked for where there is none."""
-    if device is None or isinstance(device, torch.device):
-        return
-    if not isinstance(device, str):
-        raise InputError(f"device must be a str such as 'cpu' or 'cuda:0', got {device!r}", argument="device")
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError):
-        raise InputError(f"unknown device {device!r}: expected cpu, cuda, cuda:N, mps ...") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r}: CUDA is not available here (use cpu)")
 
 
 def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str | None = None,
@@ -393,16 +343,17 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
     check_device(device)
     dtype = parse_precision(precision)
     folder = resolving.resolve(name_or_path)
-    spec = st_folder.read_folder(folder)
-    if not spec.backbone.is_dir():
-        raise ModelLoadError(f"{spec.backbone}: the Transformer module folder named in modules.json is missing")
-    transformer = Transformer.load(spec.backbone, dtype=dtype, trust_remote_code=trust_remote_code)
-    dense = [load_dense(p) for p in spec.dense]
-    st_folder.check_widths(spec, transformer.hidden_size, [(d.in_features, d.out_features) for d in dense])
+    loaders = {**LOADERS, "Transformer": lambda path: Transformer.load(path, dtype=dtype,
+                                                                       trust_remote_code=trust_remote_code)}
+    spec = st_folder.read_folder(folder, loaders)
+    transformer, rest = spec.modules[0], spec.modules[1:]
+    folder_pooling = next((m for m in rest if isinstance(m, Pooling)), None) or Pooling(("mean",))
     text = str(name_or_path)
     name = resolving.DEFAULT_MODEL if folder == _bundled_or_none() else (str(folder) if Path(text).expanduser().is_dir() else text)
-    encoder = SentenceEncoder(transformer, pooling or spec.pooling or ("mean",), dense, spec.normalize,
-                              name=name, similarity=spec.similarity, prompts=spec.prompts)
+    encoder = SentenceEncoder(transformer, folder_pooling.with_modes(pooling) if pooling else folder_pooling,
+                              [m for m in rest if isinstance(m, Dense)], any(isinstance(m, Normalize) for m in rest),
+                              name=name, similarity=spec.similarity, prompts=spec.prompts,
+                              default_prompt_name=spec.default_prompt_name)
     encoder.to(device or default_device())
     for layer in encoder.dense:
         layer.to(dtype)

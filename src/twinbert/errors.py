@@ -5,6 +5,7 @@ messages speak Python names (`batch_tokens`); an error about one argument carrie
 `.argument`, and the CLI rewrites it to the flag the user typed (`--batch-tokens`). The CLI turns any
 of them into a one-line error on stderr and exit code 2.
 """
+from __future__ import annotations
 
 
 class TwinbertError(Exception):
@@ -28,3 +29,12 @@ class InputError(TwinbertError):
 
 class OutputError(TwinbertError):
     """An output that cannot be written."""
+
+
+class MissingExtraError(TwinbertError):
+    """An optional dependency that is not installed; the message names the extra that brings it
+    (`pip install 'twinbert[faiss]'`). Raised by twinbert.extras.require, the one place that imports them."""
+
+    def __init__(self, message: str = "", *, extra: str, argument: str | None = None):
+        super().__init__(message, argument=argument)
+        self.extra = extra

@@ -1,22 +1,23 @@
 """PNG plots for results people would rather see than read. matplotlib is an optional extra
-(`pip install twinbert[plot]`); it is imported only here, when a plot is asked for."""
+(`pip install 'twinbert[plot]'`); it is imported only here, when a plot is asked for."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
+from . import extras
 from .errors import OutputError
 from .formats.atomic import atomic_path
 
 
-def _pyplot():
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise OutputError("plots need matplotlib: pip install 'twinbert[plot]'") from e
+def require_matplotlib():
+    """matplotlib.pyplot drawing to files (no window); MissingExtraError without matplotlib. Callers
+    that plot after long work call it first, to fail before the work."""
+    matplotlib = extras.require("matplotlib", "plotting")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -25,7 +26,7 @@ def _short(text: str, n: int = 40) -> str:
 
 
 def _save(fig, path) -> Path:
-    plt = _pyplot()
+    plt = require_matplotlib()
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise OutputError(f"{path}: plots are written as PNG; use a .png file name")
@@ -36,7 +37,7 @@ def _save(fig, path) -> Path:
 
 
 def heatmap(matrix, row_labels, col_labels, path, *, title: str = "", value_format: str = "{:.2f}") -> Path:
-    plt = _pyplot()
+    plt = require_matplotlib()
     matrix = np.asarray(matrix, dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(col_labels), 1.0 + 0.6 * len(row_labels)))
     image = ax.imshow(matrix, cmap="viridis", aspect="auto")
@@ -54,7 +55,7 @@ def heatmap(matrix, row_labels, col_labels, path, *, title: str = "", value_form
 def grouped_bars(groups: list[str], series: dict[str, list[float]], path, *, title: str = "",
                  ylabel: str = "") -> Path:
     """One group of bars per entry in `groups`, one bar per series."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(series)) / 3), 4))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
@@ -72,7 +73,7 @@ def grouped_bars(groups: list[str], series: dict[str, list[float]], path, *, tit
 def scatter(x, y, path, *, title: str = "", xlabel: str = "", ylabel: str = "", note: str = "") -> Path:
     """One point per (x[i], y[i]), e.g. predicted similarity against the gold score; `note` is
     printed in the upper-left corner."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(x, y, s=8, alpha=0.35 if len(x) > 500 else 0.6, edgecolors="none")
@@ -88,7 +89,7 @@ def scatter(x, y, path, *, title: str = "", xlabel: str = "", ylabel: str = "", 
 
 def learning_curve(rows: list[dict], path) -> Path:
     """Training loss and the dev main metric against the step (rows: the training JSONL log)."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     train = [(r["step"], r["loss"]) for r in rows if r.get("event") == "train"]
     evals = [(r["step"], r["metrics"][r["main_metric"]], r["main_metric"]) for r in rows if r.get("event") == "eval"]
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -13,8 +13,9 @@ TEXTS = ["the cat sat on the mat", "a dog is happy", "i love paris", "the man ra
 
 
 def build(root: Path, tiny: Path) -> None:
-    import twinbert
     from conftest import build_tiny_bert
+
+    import twinbert
     from twinbert.search import Index
 
     s = root / "search"

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_runner import cli_env
 
 import twinbert
-from cli_runner import cli_env
+from twinbert.encode_file import encode_file
 from twinbert.errors import InputError, OutputError
 from twinbert.formats.texts import read_texts
-from twinbert.streaming import encode_file
 
 TEXTS = ["the cat sat on the mat .", "", "i love paris", "a dog is happy", "the man ran in the park"]
 

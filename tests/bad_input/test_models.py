@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from conftest import build_tiny_bert
 
 import twinbert
-from conftest import build_tiny_bert
 from twinbert.bert import Classifier, load_masked_lm
 from twinbert.bert.heads import load_next_sentence
 from twinbert.errors import InputError, ModelLoadError, OutputError
 from twinbert.modules.dense import Dense
 from twinbert.modules.normalize import Normalize
-from twinbert.train.loop import TrainConfig, check_output
+from twinbert.train.loop import TrainConfig
+from twinbert.train.output import check_output
 from twinbert.train.sentence import TrainSpec, train_sentence_encoder
 
 TEXTS = ["the cat sat on the mat .", "i love paris", "a dog is happy"]

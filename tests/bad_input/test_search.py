@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import build_tiny_bert
 
 import twinbert
-from conftest import build_tiny_bert
 from twinbert.cli.main import build_parser, main
 from twinbert.errors import InputError, OutputError
 from twinbert.search import Index, fingerprint, paraphrase_mining, semantic_search

@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_runner import cli_env, run_cli_batch
 
 from bad_input.cases import modules
-from cli_runner import cli_env, run_cli_batch
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-input.md"
 ALL = [case for module in modules() for case in module.CASES]

@@ -9,18 +9,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import VOCAB
 
 import twinbert
-from conftest import VOCAB
 from twinbert.bert import train_classifier, train_cross_encoder
 from twinbert.bert.classifier import labelled_texts
 from twinbert.bert.cross_encoder import pair_targets
-from twinbert.bert.datasets import load_data
 from twinbert.bert.mlm import train_masked_lm
 from twinbert.data import PairExample, TextExample, read_pairs, read_texts
+from twinbert.data.spec import read_spec
 from twinbert.errors import InputError, OutputError
 from twinbert.train import checkpoint
-from twinbert.train.loop import TrainConfig, read_log
+from twinbert.train.loop import TrainConfig
+from twinbert.train.output import read_log
 from twinbert.train.sentence import TrainSpec, read_training_data, train_sentence_encoder
 
 WORDS = VOCAB[5:]
@@ -210,11 +211,11 @@ def test_an_unclean_label_is_an_error_with_its_line(tmp_path, label, problem):
         read_texts(path)
     assert "expected a class label" in str(e.value) or "without them" in str(e.value)
     with pytest.raises(InputError, match="line 4"):
-        load_data(str(path), "texts")
+        read_spec(str(path), "classification")
     pairs = tmp_path / "p.tsv"
     pairs.write_text("sentence1\tsentence2\tlabel\na\tb\tyes\nc\td\tno\ne\tf\t" + label + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="p.tsv, line 4"):
-        load_data(str(pairs), "pairs", target="label")
+        read_spec(str(pairs), "labelled-pairs")
 
 
 def test_declared_labels_decide_what_is_a_class(tmp_path):
@@ -222,7 +223,7 @@ def test_declared_labels_decide_what_is_a_class(tmp_path):
     assert read_texts(path, labels=["neg", "pos", "nan"]).labels == ["neg", "pos", "nan"]  # declared: a class
     with pytest.raises(InputError, match="t.tsv, line 4, field 'label': 'pos' is not a known label; expected one "
                                          "of neg, nan"):
-        load_data(str(path), "texts", labels="neg,nan")
+        read_spec(str(path), "classification", labels="neg,nan")
 
 
 def test_training_labels_declared_or_clean_in_the_library(tiny_bert, tmp_path):
@@ -286,9 +287,9 @@ def test_library_messages_name_the_python_argument(tiny_bert, tmp_path, name, ar
         "limit": lambda: read_training_data(TrainSpec("sts", "cosine", data=str(sts), limit=0)),
         "teacher": lambda: train_sentence_encoder(str(tiny_bert), [TrainSpec("sts", "mse", data=str(sts))],
                                                   TrainConfig(), tmp_path / "x"),
-        "load_task": lambda: load_data("nope.tsv", "texts"),
-        "load_eval": lambda: load_data("nope.tsv", "texts", name="eval"),
-        "load_columns": lambda: load_data(str(sts), "texts", columns="sentence1"),
+        "load_task": lambda: read_spec("nope.tsv", "classification"),
+        "load_eval": lambda: read_spec("nope.tsv", "classification", argument="eval"),
+        "load_columns": lambda: read_spec(str(sts), "classification", columns="sentence1"),
         "eval_data": lambda: prepare("sts"),
         "eval_split": lambda: prepare("sts", "dev", data=str(sts)),
         "eval_fixed": lambda: prepare("stsb", columns="a,b"),

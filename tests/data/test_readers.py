@@ -36,7 +36,7 @@ from twinbert.errors import InputError
 DATA = Path(os.environ.get("TWINBERT_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task(name: str, split: str) -> Dataset:
     return load_task(name, split, root=DATA)
 

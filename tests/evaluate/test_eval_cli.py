@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DATA
+
 from twinbert.cli.main import main
 
 MISSING_MODEL = "/nonexistent/model-folder"  # data errors must come before the model is loaded

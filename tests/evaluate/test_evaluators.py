@@ -9,13 +9,23 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import DATA
+
 from twinbert.data import PairExample, RetrievalData, TripletExample, load_task
 from twinbert.errors import InputError
-from twinbert.evaluate import (classification_report, evaluate_binary, evaluate_retrieval, evaluate_sts,
-                               evaluate_triplets, macro_f1, nli_accuracy, nli_metrics, nli_triplets,
-                               pooling_layer_sweep, retrieval_metrics)
+from twinbert.evaluate import (
+    classification_report,
+    evaluate_binary,
+    evaluate_retrieval,
+    evaluate_sts,
+    evaluate_triplets,
+    macro_f1,
+    nli_accuracy,
+    nli_metrics,
+    nli_triplets,
+    pooling_layer_sweep,
+    retrieval_metrics,
+)
 from twinbert.evaluate.binary import average_precision, best_accuracy_threshold, best_f1_threshold, threshold_metrics
 from twinbert.evaluate.sts import pearson, rank, spearman
 

@@ -1,13 +1,15 @@
-"""The persistent Index: build, add, search, save/load, refusals, corruption, crash-safe saves, ANN recall."""
+"""The persistent Index: build, add, search, save/load round trips, refusals, ANN recall and files.
+Its folder format (corruption, crash-safe saves) is tested in tests/formats/test_index_folder.py."""
+from __future__ import annotations
 
 import json
-import os
+
 import numpy as np
 import pytest
 
-from twinbert.errors import InputError, OutputError
+from twinbert.errors import InputError, MissingExtraError
+from twinbert.formats.index_folder import ANN_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE
 from twinbert.search import Index, semantic_search
-from twinbert.search.index import ANN_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE
 
 VOCAB = ["cat", "dog", "car", "tree"]
 
@@ -178,96 +180,10 @@ def test_round_trip(tmp_path):
     assert not [p for p in tmp_path.joinpath("sub").iterdir() if p.name != "ix"]  # no leftovers
 
 
-def test_save_refuses_to_replace_a_non_index(tmp_path):
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match="not an index"):
-        Index.build(embeddings=random_vectors(3)).save(tmp_path / "docs")
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputError, match="not a folder"):
-        Index.build(embeddings=random_vectors(3)).save(tmp_path / "file")
-
-
-@pytest.fixture
-def saved(tmp_path):
-    path = Index.build(texts=TEXTS, encoder=FakeEncoder()).save(tmp_path / "ix")
-    return path
-
-
 def rewrite_json(path, **changes):
     meta = json.loads(path.read_text())
     meta.update(changes)
     path.write_text(json.dumps(meta))
-
-
-@pytest.mark.parametrize("damage, culprit", [
-    (lambda p: (p / META_FILE).unlink(), META_FILE),
-    (lambda p: (p / VECTORS_FILE).unlink(), VECTORS_FILE),
-    (lambda p: (p / ITEMS_FILE).unlink(), ITEMS_FILE),
-    (lambda p: (p / META_FILE).write_text("{not json"), META_FILE),
-    (lambda p: rewrite_json(p / META_FILE, format_version=99), META_FILE),
-    (lambda p: rewrite_json(p / META_FILE, metric="hamming"), META_FILE),
-    (lambda p: rewrite_json(p / META_FILE, count=7), VECTORS_FILE),
-    (lambda p: rewrite_json(p / META_FILE, dimension=5), VECTORS_FILE),
-    (lambda p: (p / VECTORS_FILE).write_bytes((p / VECTORS_FILE).read_bytes()[:-20]), VECTORS_FILE),
-    (lambda p: (p / VECTORS_FILE).write_bytes(b"garbage"), VECTORS_FILE),
-    (lambda p: (p / ITEMS_FILE).write_text(
-        "".join((p / ITEMS_FILE).read_text().splitlines(keepends=True)[:-1])), ITEMS_FILE),
-    (lambda p: (p / ITEMS_FILE).write_text(
-        (p / ITEMS_FILE).read_text().replace('"id": 1,', '"id": 0,')), ITEMS_FILE),
-    (lambda p: (p / ITEMS_FILE).write_text((p / ITEMS_FILE).read_text() + "{oops\n"), ITEMS_FILE),
-])
-def test_corrupt_folder_names_the_file(saved, damage, culprit):
-    damage(saved)
-    with pytest.raises(InputError, match=culprit.replace(".", r"\.")):
-        Index.load(saved)
-
-
-def test_load_missing_folder(tmp_path):
-    with pytest.raises(InputError, match="no index folder"):
-        Index.load(tmp_path / "nothing")
-
-
-def test_crash_during_save_keeps_previous_index(saved, monkeypatch):
-    index = Index.load(saved)
-    index.add(texts=["cat tree"], encoder=FakeEncoder())
-
-    def boom(*args, **kwargs):
-        raise OSError("simulated crash")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OutputError, match="unchanged"):
-        index.save(saved)
-    monkeypatch.undo()
-    assert len(Index.load(saved)) == 6
-    assert sorted(p.name for p in saved.parent.iterdir()) == ["ix"]  # temp folder cleaned up
-
-
-def test_crash_between_the_two_renames_restores_previous(saved, monkeypatch):
-    index = Index.load(saved)
-    index.add(texts=["cat tree"], encoder=FakeEncoder())
-    real_replace, calls = os.replace, []
-
-    def second_call_fails(src, dst):
-        calls.append((src, dst))
-        if len(calls) == 2:  # the old index is already moved aside; the new one fails to move in
-            raise OSError("simulated crash")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", second_call_fails)
-    with pytest.raises(OutputError):
-        index.save(saved)
-    monkeypatch.undo()
-    assert len(calls) == 3  # the third call put the previous index back
-    assert len(Index.load(saved)) == 6
-    assert sorted(p.name for p in saved.parent.iterdir()) == ["ix"]
-
-
-def test_load_points_to_the_previous_index_after_a_hard_crash(saved):
-    # what a kill between the two renames leaves behind
-    os.replace(saved, saved.parent / ".ix.old-1234abcd")
-    with pytest.raises(InputError, match=r"\.ix\.old-1234abcd.*rename it"):
-        Index.load(saved)
 
 
 # ------------------------------------------------------------------ approximate backends
@@ -368,8 +284,9 @@ def test_missing_faiss_is_a_clear_error(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_faiss)
-    with pytest.raises(InputError, match=r"pip install 'twinbert\[faiss\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'twinbert\[faiss\]'") as missing:
         Index.build(embeddings=random_vectors(3), backend="hnsw")
+    assert missing.value.extra == "faiss"
     Index.build(embeddings=random_vectors(3))  # flat needs no faiss
 
 

@@ -1,4 +1,5 @@
 """semantic_search and paraphrase_mining: hand-computed cases, brute force, sentence-transformers parity."""
+from __future__ import annotations
 
 import math
 

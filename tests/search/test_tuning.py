@@ -1,5 +1,6 @@
 """Index.tune: the search knob of an approximate index chosen for a recall target, checked against
 recall measured independently (the index's own search vs the exact flat search)."""
+from __future__ import annotations
 
 import logging
 

@@ -1,12 +1,23 @@
 """Each loss against a hand computation on tiny vectors."""
+from __future__ import annotations
+
 import math
 
 import pytest
 import torch
 
 from twinbert.errors import InputError
-from twinbert.losses import (CoSENTLoss, ContrastiveLoss, CosineSimilarityLoss, MatryoshkaLoss, MSELoss,
-                             MultipleNegativesRankingLoss, SoftmaxLoss, TripletLoss, build_loss)
+from twinbert.losses import (
+    ContrastiveLoss,
+    CoSENTLoss,
+    CosineSimilarityLoss,
+    MatryoshkaLoss,
+    MSELoss,
+    MultipleNegativesRankingLoss,
+    SoftmaxLoss,
+    TripletLoss,
+    build_loss,
+)
 
 T = lambda *rows: torch.tensor(rows, dtype=torch.float32)  # noqa: E731
 
@@ -85,7 +96,7 @@ def test_matryoshka_sums_prefix_losses():
     full = base([u, v], T(1.0)).item()
     half = base([u[:, :2], v[:, :2]], T(1.0)).item()
     assert MatryoshkaLoss(base, [4, 2])([u, v], T(1.0)).item() == pytest.approx(full + half)
-    with pytest.raises(ValueError, match="cannot be wrapped"):
+    with pytest.raises(InputError, match="cannot be wrapped"):
         MatryoshkaLoss(SoftmaxLoss(4, 3), [2])
 
 

@@ -1,5 +1,7 @@
 """Faults and scale: kill -9 mid-training then --resume ends with the same model as an uninterrupted
 run; 2 data-parallel processes (torchrun, gloo) end with the same weights as 1 process."""
+from __future__ import annotations
+
 import json
 import os
 import signal
@@ -9,10 +11,9 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from cli_runner import cli_env, run_cli_batch
 from conftest import build_tiny_bert
+from safetensors.torch import load_file
 from test_trainer import no_dropout, sts_file
 
 

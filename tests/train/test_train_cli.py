@@ -1,9 +1,10 @@
 """twinbert train: the documented command on the real model, config files, and refusals (exit 2)."""
+from __future__ import annotations
+
 import json
 
 import numpy as np
 import pytest
-
 from cli_runner import cli_env, run_cli_batch
 from conftest import build_tiny_bert
 from test_trainer import sts_file
@@ -24,8 +25,9 @@ def test_documented_command_on_the_default_model(tmp_path):
     assert doc["steps"] == 2 and doc["main_metric"] == "spearman_cosine"
     assert 0.8 < doc["best_metrics"]["spearman_cosine"] < 0.9
     assert {"train_log.jsonl", "learning_curve.png", "README.md", "modules.json"} <= {p.name for p in out.iterdir()}
-    import twinbert
     from sentence_transformers import SentenceTransformer
+
+    import twinbert
 
     ours = twinbert.load(out, device="cpu").encode(["A man is playing a guitar."])
     theirs = SentenceTransformer(str(out), device="cpu").encode(["A man is playing a guitar."])

@@ -1,5 +1,7 @@
 """The training loop on tiny random models: loss falls, accumulation, schedule, batching, best model,
 early stopping, the falling-dev warning, outputs, and what a run refuses before it starts."""
+from __future__ import annotations
+
 import json
 import math
 import random
@@ -7,14 +9,15 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import VOCAB, build_tiny_bert
 
 import twinbert
-from conftest import VOCAB, build_tiny_bert
 from twinbert.data import PairExample
 from twinbert.errors import InputError
 from twinbert.losses import CosineSimilarityLoss
 from twinbert.train import data as train_data
-from twinbert.train.loop import TrainConfig, _schedule, fit, read_log
+from twinbert.train.loop import TrainConfig, _schedule, fit
+from twinbert.train.output import read_log
 from twinbert.train.sentence import SentenceObjective, TrainSpec, train_sentence_encoder
 
 WORDS = VOCAB[5:]

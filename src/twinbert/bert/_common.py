@@ -11,6 +11,12 @@ from ..errors import InputError
 from ..modules.transformer import Tokenized, Transformer
 
 
+def data_place(data, what: str) -> str:
+    """What messages about `data` name: its file, else `what` ("training data", "evaluation data")."""
+    path = getattr(data, "path", None)
+    return str(path) if path else what
+
+
 def text_list(texts, name: str = "texts") -> list[str]:
     """One text or a list of texts -> a non-empty list of str."""
     items = [texts] if isinstance(texts, str) else list(texts)
@@ -22,23 +28,15 @@ def text_list(texts, name: str = "texts") -> list[str]:
     return items
 
 
-def device_of(transformer: Transformer) -> torch.device:
-    return next(transformer.model.parameters()).device
-
-
 def run_head(transformer: Transformer, tokens: Tokenized, batch_tokens: int | None,
              work: Callable[[np.ndarray, torch.Tensor], None]) -> None:
     """Call ``work(row indices, float32 logits)`` for every batch of a head model (masked-LM, NSP,
     ...) on the batching engine, whose worker threads may call it concurrently (write disjoint rows)."""
-    type_ids = tokens.token_type_ids if getattr(transformer.model.config, "type_vocab_size", 0) > 1 else None
-
     def run(index: np.ndarray, batch: tuple) -> None:
         ids, mask, types = batch
-        kwargs = {"input_ids": ids, "attention_mask": mask}
-        if types is not None:
-            kwargs["token_type_ids"] = types
-        work(index, transformer.model(**kwargs).logits.float())
+        inputs = transformer.model_inputs({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        work(index, transformer.model(**inputs).logits.float())
 
-    batching.run_batches(tokens.input_ids, type_ids, transformer.pad_id, run,
-                         batch_tokens=batch_tokens or batching.DEFAULT_BATCH_TOKENS, device=device_of(transformer),
+    batching.run_batches(tokens.input_ids, tokens.token_type_ids, transformer.pad_id, run,
+                         batch_tokens=batch_tokens or batching.DEFAULT_BATCH_TOKENS, device=transformer.device,
                          context=torch.inference_mode)

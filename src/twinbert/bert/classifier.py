@@ -12,26 +12,16 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from ..evaluate.classification import classification_report
-from ..train.loop import TrainConfig, TrainResult, fit
-from ._common import text_list
-from .sequence import SequenceModel, load_sequence_transformer
-from ..train.loop import check_output
-from .training import SequenceObjective, dataset_source, head_card, now
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _where(data, what: str) -> str:
-    path = getattr(data, "path", None)
-    return str(path) if path else what
+from ..modules.transformer import Tokenized
+from ..train.loop import TrainResult
+from ..train.output import check_output
+from ..train.settings import TrainConfig
+from ._common import data_place, text_list
+from .sequence import SequenceModel, load_sequence_transformer, softmax
+from .training import HeadRun, SequenceObjective, train_head
 
 
 def labelled_texts(data, what: str = "data", declared: list[str] | None = None
@@ -44,7 +34,7 @@ def labelled_texts(data, what: str = "data", declared: list[str] | None = None
     """
     examples = data.examples if hasattr(data, "examples") else list(data)
     vocab = [str(x) for x in data.labels] if getattr(data, "labels", None) else None
-    where = _where(data, what)
+    where = data_place(data, what)
     if not examples:
         raise InputError(f"{where}: no examples; expected at least one labelled text")
     texts, names = [], []
@@ -63,8 +53,7 @@ def labelled_texts(data, what: str = "data", declared: list[str] | None = None
 def label_name(label, vocab: list[str] | None, declared: list[str] | None, where: str) -> str:
     """The class name of one example's label: an int indexes `vocab`; the name must be one of `declared`,
     else of `vocab`, else clean (twinbert.data.labels.check_label)."""
-    from ..data._io import RowError
-    from ..data.labels import check_label
+    from ..data.labels import example_label
 
     if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)) and vocab is not None:
         if not 0 <= int(label) < len(vocab):
@@ -74,10 +63,7 @@ def label_name(label, vocab: list[str] | None, declared: list[str] | None, where
     if isinstance(label, bool) or not isinstance(label, (str, int, np.integer)):
         raise InputError(f"{where} has label {label!r} ({type(label).__name__}); expected a class name (str) "
                          "or an index (int) into the data's labels")
-    try:
-        return check_label(str(label), "label", declared if declared is not None else vocab)
-    except RowError as e:
-        raise InputError(f"{where}, field 'label': {e.problem}; expected {e.expected}") from None
+    return example_label(str(label), declared if declared is not None else vocab, where)
 
 
 def _check_known(names: list[str], known: list[str], where: str) -> None:
@@ -93,7 +79,7 @@ class Classifier(SequenceModel):
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, *, device: str | None = None, precision: str = "float32",
-             trust_remote_code: bool = False) -> "Classifier":
+             trust_remote_code: bool = False) -> Classifier:
         """A trained classifier folder (any AutoModelForSequenceClassification checkpoint with 2+ labels)."""
         transformer, _ = load_sequence_transformer(name_or_path, what="classifier", device=device,
                                                    precision=precision, trust_remote_code=trust_remote_code)
@@ -104,13 +90,14 @@ class Classifier(SequenceModel):
 
     @classmethod
     def new(cls, base: str | os.PathLike, labels: list[str], *, device: str | None = None,
-            trust_remote_code: bool = False) -> "Classifier":
-        """`base` with a new classification head for `labels` (or its own trained head with these labels)."""
+            trust_remote_code: bool = False, seed: int | None = None) -> Classifier:
+        """`base` with a new classification head for `labels` (or its own trained head with these labels);
+        a new head's weights are drawn with `seed`."""
         labels = [str(x) for x in labels]
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise InputError(f"labels {labels}: a classifier needs at least two distinct labels")
         transformer, _ = load_sequence_transformer(base, labels=labels, what="classifier", device=device,
-                                                   trust_remote_code=trust_remote_code)
+                                                   trust_remote_code=trust_remote_code, seed=seed)
         clf = cls(transformer, str(base))
         if "base_model" not in clf.info:
             clf.set_info(base_model=str(base))
@@ -118,7 +105,7 @@ class Classifier(SequenceModel):
 
     def probabilities(self, texts, *, batch_tokens: int | None = None) -> np.ndarray:
         """[n, len(labels)] softmax probabilities."""
-        return _softmax(self.logits(text_list(texts, "texts"), batch_tokens=batch_tokens).astype(np.float64))
+        return softmax(self.logits(text_list(texts, "texts"), batch_tokens=batch_tokens).astype(np.float64))
 
     def predict(self, texts, *, batch_tokens: int | None = None) -> list[dict]:
         """One {"label", "score", "probabilities": {label: p}} per text: the most likely label and its
@@ -132,10 +119,13 @@ class Classifier(SequenceModel):
         """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion counts (rows = gold label,
         columns = predicted, in the order of "labels") on labelled data (a Dataset or TextExamples)."""
         texts, gold, _ = labelled_texts(data, "evaluation data")
-        _check_known(gold, self.labels, _where(data, "evaluation data"))
-        logits = self.logits(texts, batch_tokens=batch_tokens)
-        report = classification_report(logits, [self.labels.index(g) for g in gold], self.labels)
+        _check_known(gold, self.labels, data_place(data, "evaluation data"))
+        report = self.metrics_of(self.tokenize(texts), [self.labels.index(g) for g in gold], batch_tokens=batch_tokens)
         return {"examples": len(texts), **report}
+
+    def metrics_of(self, tokens: Tokenized, gold, *, batch_tokens: int | None = None) -> dict:
+        """The classification report of tokenized texts against their gold label indices."""
+        return classification_report(self.logits_of(tokens, batch_tokens=batch_tokens), gold, self.labels)
 
 
 def _merge_labels(parts: list[tuple[list[str], list[str], list[str] | None]]) -> list[str]:
@@ -171,10 +161,8 @@ def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike
     to `output`.
     """
     from ..data.labels import declared_labels
-    from ..train.checkpoint import run_identity
-    from ..train.distributed import current, device_for_rank
 
-    config.check()
+    config = config.checked()
     declared = declared_labels(labels)
     output = check_output(output, resume, overwrite)
     datasets = _datasets(data)
@@ -184,73 +172,36 @@ def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike
     labels = declared or _merge_labels(parts)
     evals = _datasets(eval_data)
     eval_parts = [labelled_texts(d, "evaluation data", declared) for d in evals]
-    if isinstance(model, Classifier):
-        clf = model
-        if clf.labels != labels:
-            raise InputError(f"the classifier's label set is {clf.labels} but the training data's is {labels}"
-                             + ("" if declared else "; declare it in the classifier's order with labels=[...]"),
-                             argument="labels")
-    else:
-        if len(labels) < 2:
-            raise InputError(f"{_where(datasets[0], 'training data')}: every example has the label {labels[0]!r}; "
-                             "a classifier needs at least two labels")
-        torch.manual_seed(config.seed)  # the new head's initial weights
-        clf = Classifier.new(model, labels, device=device_for_rank(device), trust_remote_code=trust_remote_code)
+    if not isinstance(model, Classifier) and len(labels) < 2:
+        raise InputError(f"{data_place(datasets[0], 'training data')}: every example has the label {labels[0]!r}; "
+                         "a classifier needs at least two labels")
+    clf = Classifier.for_training(model, labels, declared, seed=config.seed, device=device,
+                                  trust_remote_code=trust_remote_code)
     for d, (_, names, _) in zip(evals, eval_parts):
-        _check_known(names, clf.labels, _where(d, "evaluation data"))
+        _check_known(names, clf.labels, data_place(d, "evaluation data"))
     if max_seq_length is not None:
-        clf.transformer.max_seq_length = _check_length(max_seq_length, clf)
+        clf.set_max_seq_length(max_seq_length)
     clf.set_info(loss="cross-entropy")
     texts = [t for p in parts for t in p[0]]
     targets = np.array([labels.index(n) for p in parts for n in p[1]], dtype=np.int64)
     objective = SequenceObjective(clf, clf.tokenize(texts), targets, "cross-entropy",
                                   name="+".join(str(getattr(d, "name", "data")) for d in datasets))
-    eval_sets = [(f"{getattr(d, 'name', 'eval')}:{getattr(d, 'split', '')}", clf.tokenize(p[0]),
-                  np.array([clf.labels.index(n) for n in p[1]])) for d, p in zip(evals, eval_parts)]
-
-    def evaluate() -> dict:
-        metrics = {}
-        for k, (tag, tokens, gold) in enumerate(eval_sets):
-            report = classification_report(clf.logits_of(tokens), gold, clf.labels)
-            prefix = "" if k == 0 else f"{tag}/"
-            metrics.update({prefix + "accuracy": report["accuracy"], prefix + "macro_f1": report["macro_f1"]})
-        return metrics
-
-    has_eval = bool(eval_sets)
-    records = [dataset_source(d) for d in datasets] + [dataset_source(d, "eval") for d in evals]
-    run = run_identity(model, records[:len(datasets)], records[len(datasets):], loss="cross-entropy",
-                       labels=list(clf.labels), max_seq_length=clf.transformer.max_seq_length)
-    started = now()
-    before = evaluate() if has_eval and not resume and current().is_main else None
-
-    def card(result: TrainResult) -> str:
-        return head_card(
-            title="a text classifier fine-tuned with twinbert",
-            summary=[f"Base model: `{clf.info.get('base_model', clf.name)}` with a sequence-classification head "
-                     f"(`{type(clf.model).__name__}`), trained with cross-entropy. Labels: "
-                     + ", ".join(f"{i} = {name}" for i, name in enumerate(clf.labels))
-                     + f". max_seq_length {clf.transformer.max_seq_length}."],
-            data=records, config=config, result=result,
-            evals=[tag for tag, _, _ in eval_sets], main_metric="accuracy" if has_eval else None, before=before,
-            started=started,
-            usage=["from twinbert.bert import Classifier", "",
-                   f"clf = Classifier.load({str(result.output)!r})",
-                   "print(clf.predict([\"a gripping, funny film\"]))", "",
-                   "# or with transformers alone:",
-                   "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-                   f"model = AutoModelForSequenceClassification.from_pretrained({str(result.output)!r})"])
-
-    return fit(clf, [objective], config, output, save_model=clf.write, evaluate=evaluate if has_eval else None,
-               main_metric="accuracy" if has_eval else None, card=card, resume=resume, show_progress=show_progress,
-               run=run)
-
-
-def _check_length(max_seq_length, model: SequenceModel) -> int:
-    limit = getattr(model.model.config, "max_position_embeddings", 512) or 512
-    if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or not 2 < max_seq_length <= limit:
-        raise InputError(f"max_seq_length = {max_seq_length!r}: expected a whole number from 3 to {limit} "
-                         "(the model's position limit)")
-    return max_seq_length
+    job = HeadRun(
+        model=clf, objective=objective, save=clf.write, data=datasets,
+        settings={"loss": "cross-entropy", "labels": list(clf.labels),
+                  "max_seq_length": clf.transformer.max_seq_length},
+        main_metric="accuracy", score=clf.metrics_of, eval_data=evals,
+        eval_sets=[(clf.tokenize(p[0]), np.array([clf.labels.index(n) for n in p[1]])) for p in eval_parts],
+        title="a text classifier fine-tuned with twinbert",
+        summary=f"Base model: `{clf.info.get('base_model', clf.name)}` with a sequence-classification head "
+                f"(`{type(clf.model).__name__}`), trained with cross-entropy. Labels: "
+                + ", ".join(f"{i} = {name}" for i, name in enumerate(clf.labels))
+                + f". max_seq_length {clf.transformer.max_seq_length}.",
+        usage=["from twinbert.bert import Classifier", "", f"clf = Classifier.load({str(output)!r})",
+               "print(clf.predict([\"a gripping, funny film\"]))", "", "# or with transformers alone:",
+               "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+               f"model = AutoModelForSequenceClassification.from_pretrained({str(output)!r})"])
+    return train_head(model, job, config, output, resume=resume, show_progress=show_progress)
 
 
 __all__ = ["Classifier", "train_classifier", "labelled_texts"]

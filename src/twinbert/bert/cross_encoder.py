@@ -15,25 +15,22 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from ..evaluate.classification import classification_report
 from ..evaluate.sts import pearson, spearman
-from ..train.loop import TrainConfig, TrainResult, fit
-from .classifier import _check_length, _softmax, _where, label_name
-from ._common import text_list
-from .sequence import SequenceModel, load_sequence_transformer
-from ..train.loop import check_output
-from .training import SequenceObjective, dataset_source, head_card, now
+from ..modules.transformer import Tokenized
+from ..train.loop import TrainResult
+from ..train.output import check_output
+from ..train.settings import TrainConfig
+from ._common import data_place, text_list
+from .classifier import label_name
+from .sequence import SequenceModel, load_sequence_transformer, sigmoid, softmax
+from .training import HeadRun, SequenceObjective, train_head
 
 SCORE_LOSSES = ("bce", "mse")
 # what sentence-transformers' CrossEncoder applies to the logits, recorded in config.json
 ACTIVATIONS = {True: "torch.nn.modules.activation.Sigmoid", False: "torch.nn.modules.linear.Identity"}
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _pairs(first, second) -> tuple[list[str], list[str]]:
@@ -60,7 +57,7 @@ def pair_targets(data, score_range=None, what: str = "data", declared: list[str]
     labels None, or label names with `labels` the declared label set, else the data's label vocabulary,
     else the labels found (which must then be clean: twinbert.data.labels)."""
     examples = data.examples if hasattr(data, "examples") else list(data)
-    where = _where(data, what)
+    where = data_place(data, what)
     if not examples:
         raise InputError(f"{where}: no examples; expected at least one text pair")
     vocab = [str(x) for x in data.labels] if getattr(data, "labels", None) else None
@@ -103,7 +100,7 @@ class CrossEncoder(SequenceModel):
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, *, device: str | None = None, precision: str = "float32",
-             trust_remote_code: bool = False) -> "CrossEncoder":
+             trust_remote_code: bool = False) -> CrossEncoder:
         """A trained cross-encoder folder (any AutoModelForSequenceClassification checkpoint)."""
         transformer, _ = load_sequence_transformer(name_or_path, what="cross-encoder", device=device,
                                                    precision=precision, trust_remote_code=trust_remote_code)
@@ -111,30 +108,41 @@ class CrossEncoder(SequenceModel):
 
     @classmethod
     def new(cls, base: str | os.PathLike, labels: list[str] | None = None, *, device: str | None = None,
-            trust_remote_code: bool = False) -> "CrossEncoder":
-        """`base` with a new head: one score (labels=None) or one output per label."""
+            trust_remote_code: bool = False, seed: int | None = None) -> CrossEncoder:
+        """`base` with a new head: one score (labels=None) or one output per label; a new head's weights
+        are drawn with `seed`."""
         names = ["score"] if labels is None else [str(x) for x in labels]
         if labels is not None and (len(names) < 2 or len(set(names)) != len(names)):
             raise InputError(f"labels {names}: a classification head needs at least two distinct labels")
         transformer, _ = load_sequence_transformer(base, labels=names, what="cross-encoder", device=device,
-                                                   trust_remote_code=trust_remote_code)
+                                                   trust_remote_code=trust_remote_code, seed=seed)
         model = cls(transformer, str(base))
         if "base_model" not in model.info:
             model.set_info(base_model=str(base))
         model.model.config.sentence_transformers = {"activation_fn": ACTIVATIONS[model.regression]}
         return model
 
-    @property
-    def regression(self) -> bool:
-        return int(self.model.config.num_labels) == 1
-
     def predict(self, first, second=None, *, batch_tokens: int | None = None,
                 show_progress: bool | None = None) -> np.ndarray:
         """Scores of pairs, given as a list of (a, b) or as two lists: [n] sigmoid scores in [0, 1] for a
         one-score head, [n, len(labels)] softmax probabilities for a classification head."""
         a, b = _pairs(first, second)
-        logits = self.logits(a, b, batch_tokens=batch_tokens, show_progress=show_progress).astype(np.float64)
-        return _sigmoid(logits[:, 0]) if self.regression else _softmax(logits)
+        return self._outputs(self.logits(a, b, batch_tokens=batch_tokens, show_progress=show_progress))
+
+    def predict_pairs(self, first, second=None, *, batch_tokens: int | None = None) -> list[dict]:
+        """One dict per pair (given as for predict): {"first", "second", "score"} for a one-score head;
+        {"first", "second", "label", "probabilities": {label: p}} for a classification head, "label"
+        the most likely one."""
+        a, b = _pairs(first, second)
+        scores = self.predict(a, b, batch_tokens=batch_tokens)
+        if self.regression:
+            return [{"first": x, "second": y, "score": float(s)} for x, y, s in zip(a, b, scores)]
+        return [{"first": x, "second": y, "label": self.labels[int(p.argmax())],
+                 "probabilities": {n: float(v) for n, v in zip(self.labels, p)}} for x, y, p in zip(a, b, scores)]
+
+    def _outputs(self, logits: np.ndarray) -> np.ndarray:
+        logits = logits.astype(np.float64)
+        return sigmoid(logits[:, 0]) if self.regression else softmax(logits)
 
     def rerank(self, query: str, candidates, *, corpus=None, top_k: int | None = None, label: str | None = None,
                batch_tokens: int | None = None) -> list[dict]:
@@ -205,9 +213,12 @@ class CrossEncoder(SequenceModel):
         """STS data on a one-score head: Spearman and Pearson of the scores against the gold scores.
         Labelled pairs on a classification head: accuracy, macro-F1, per-class scores, confusion counts."""
         a, b, targets, labels = pair_targets(data, score_range, "evaluation data")
-        self._check_fits(labels, targets, _where(data, "evaluation data"))
-        predicted = self.predict(a, b, batch_tokens=batch_tokens)
-        return {"examples": len(a), **self._metrics(predicted, targets)}
+        self._check_fits(labels, targets, data_place(data, "evaluation data"))
+        return {"examples": len(a), **self.metrics_of(self.tokenize(a, b), targets, batch_tokens=batch_tokens)}
+
+    def metrics_of(self, tokens: Tokenized, targets, *, batch_tokens: int | None = None) -> dict:
+        """The metrics of tokenized pairs against their targets (scores in [0, 1], or label names)."""
+        return self._metrics(self._outputs(self.logits_of(tokens, batch_tokens=batch_tokens)), targets)
 
     def _check_fits(self, labels, targets, where: str) -> None:
         if self.regression and labels is not None:
@@ -241,89 +252,62 @@ def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathL
     default: the data's own label names, else the labels found, which must then all be clean.
     """
     from ..data.labels import declared_labels
-    from ..train.checkpoint import run_identity
-    from ..train.distributed import current, device_for_rank
 
-    config.check()
+    config = config.checked()
     declared = declared_labels(labels)
     output = check_output(output, resume, overwrite)
     a, b, targets, labels = pair_targets(data, score_range, "training data", declared)
-    if labels is None:
-        loss = loss or "bce"
-        if loss not in SCORE_LOSSES:
-            raise InputError(f"loss {loss!r}: a one-score cross-encoder trains with {' or '.join(SCORE_LOSSES)}",
-                             argument="loss")
-    else:
-        if loss not in (None, "cross-entropy"):
-            raise InputError(f"loss {loss!r}: labelled pairs train a classification head with cross-entropy",
-                             argument="loss")
-        loss = "cross-entropy"
-        if len(labels) < 2:
-            raise InputError(f"{_where(data, 'training data')}: every pair has the label {labels[0]!r}; a "
-                             "classification head needs at least two labels")
+    loss = _loss(loss, labels, data)
     evals = list(eval_data) if isinstance(eval_data, (list, tuple)) else [eval_data]
     eval_parts = [pair_targets(d, None, "evaluation data", declared) for d in evals]
-    if isinstance(model, CrossEncoder):
-        ce = model
-        if labels is not None and not ce.regression and ce.labels != labels:
-            raise InputError(f"the cross-encoder's label set is {ce.labels} but the training data's is {labels}"
-                             + ("" if declared else "; declare it in the cross-encoder's order with labels=[...]"),
-                             argument="labels")
-    else:
-        torch.manual_seed(config.seed)  # the new head's initial weights
-        ce = CrossEncoder.new(model, labels, device=device_for_rank(device), trust_remote_code=trust_remote_code)
-    ce._check_fits(labels, targets, _where(data, "training data"))
-    for d, (_, _, t, l) in zip(evals, eval_parts):
-        ce._check_fits(l, t, _where(d, "evaluation data"))
+    ce = CrossEncoder.for_training(model, labels, declared, seed=config.seed, device=device,
+                                   trust_remote_code=trust_remote_code)
+    ce._check_fits(labels, targets, data_place(data, "training data"))
+    for d, (_, _, gold, names) in zip(evals, eval_parts):
+        ce._check_fits(names, gold, data_place(d, "evaluation data"))
     if max_seq_length is not None:
-        ce.transformer.max_seq_length = _check_length(max_seq_length, ce)
+        ce.set_max_seq_length(max_seq_length)
     low_high = None if labels is not None else list(score_range or data.score_range)
     ce.set_info(loss=loss, score_range=low_high)
     values = (np.asarray(targets, dtype=np.float32) if labels is None
               else np.array([ce.labels.index(t) for t in targets], dtype=np.int64))
     objective = SequenceObjective(ce, ce.tokenize(a, b), values, loss, name=str(getattr(data, "name", "pairs")))
-    eval_sets = [(f"{getattr(d, 'name', 'eval')}:{getattr(d, 'split', '')}", ce.tokenize(p[0], p[1]), p[2])
-                 for d, p in zip(evals, eval_parts)]
-    main = "spearman" if ce.regression else "accuracy"
-
-    def evaluate() -> dict:
-        metrics = {}
-        for k, (tag, tokens, gold) in enumerate(eval_sets):
-            logits = ce.logits_of(tokens).astype(np.float64)
-            scores = _sigmoid(logits[:, 0]) if ce.regression else _softmax(logits)
-            found = ce._metrics(scores, gold)
-            prefix = "" if k == 0 else f"{tag}/"
-            metrics.update({prefix + m: float(v) for m, v in found.items() if isinstance(v, (int, float))})
-        return metrics
-
-    has_eval = bool(eval_sets)
-    records = [dataset_source(data)] + [dataset_source(d, "eval") for d in evals]
-    run = run_identity(model, records[:1], records[1:], loss=loss, score_range=low_high,
-                       labels=None if ce.regression else list(ce.labels),
-                       max_seq_length=ce.transformer.max_seq_length)
-    started = now()
-    before = evaluate() if has_eval and not resume and current().is_main else None
     head = ("one score: sigmoid(logit) in [0, 1], trained on gold scores scaled from "
             f"[{low_high[0]:g}, {low_high[1]:g}] to [0, 1] with {loss}" if labels is None
             else "labels " + ", ".join(f"{i} = {n}" for i, n in enumerate(ce.labels)) + ", trained with cross-entropy")
+    job = HeadRun(
+        model=ce, objective=objective, save=ce.write, data=[data],
+        settings={"loss": loss, "score_range": low_high, "labels": None if ce.regression else list(ce.labels),
+                  "max_seq_length": ce.transformer.max_seq_length},
+        main_metric="spearman" if ce.regression else "accuracy", score=ce.metrics_of,
+        eval_data=evals, eval_sets=[(ce.tokenize(p[0], p[1]), p[2]) for p in eval_parts],
+        title="a cross-encoder fine-tuned with twinbert",
+        summary=f"Base model: `{ce.info.get('base_model', ce.name)}`, reading both texts at once "
+                f"([CLS] a [SEP] b [SEP]) with a sequence-classification head (`{type(ce.model).__name__}`). "
+                f"Head: {head}. max_seq_length {ce.transformer.max_seq_length}.",
+        usage=["from twinbert.bert import CrossEncoder", "", f"ce = CrossEncoder.load({str(output)!r})",
+               "print(ce.predict([(\"A man plays a guitar.\", \"Someone plays an instrument.\")]))",
+               "print(ce.rerank(\"a person playing music\",",
+               "                [\"A man plays a guitar.\", \"The stock market fell.\"]))"])
+    return train_head(model, job, config, output, resume=resume, show_progress=show_progress)
 
-    def card(result: TrainResult) -> str:
-        return head_card(
-            title="a cross-encoder fine-tuned with twinbert",
-            summary=[f"Base model: `{ce.info.get('base_model', ce.name)}`, reading both texts at once "
-                     f"([CLS] a [SEP] b [SEP]) with a sequence-classification head (`{type(ce.model).__name__}`). "
-                     f"Head: {head}. max_seq_length {ce.transformer.max_seq_length}."],
-            data=records, config=config, result=result, evals=[t for t, _, _ in eval_sets],
-            main_metric=main if has_eval else None, before=before, started=started,
-            usage=["from twinbert.bert import CrossEncoder", "",
-                   f"ce = CrossEncoder.load({str(result.output)!r})",
-                   "print(ce.predict([(\"A man plays a guitar.\", \"Someone plays an instrument.\")]))",
-                   "print(ce.rerank(\"a person playing music\",",
-                   "                [\"A man plays a guitar.\", \"The stock market fell.\"]))"])
 
-    return fit(ce, [objective], config, output, save_model=ce.write, evaluate=evaluate if has_eval else None,
-               main_metric=main if has_eval else None, card=card, resume=resume, show_progress=show_progress,
-               run=run)
+def _loss(loss: str | None, labels: list[str] | None, data) -> str:
+    """The loss of a head on this data: scored pairs train with bce (default) or mse, labelled pairs
+    with cross-entropy."""
+    if labels is None:
+        loss = loss or "bce"
+        if loss not in SCORE_LOSSES:
+            raise InputError(f"loss {loss!r}: a one-score cross-encoder trains with {' or '.join(SCORE_LOSSES)}",
+                             argument="loss")
+        return loss
+    if loss not in (None, "cross-entropy"):
+        raise InputError(f"loss {loss!r}: labelled pairs train a classification head with cross-entropy",
+                         argument="loss")
+    if len(labels) < 2:
+        raise InputError(f"{data_place(data, 'training data')}: every pair has the label {labels[0]!r}; a "
+                         "classification head needs at least two labels")
+    return "cross-entropy"
 
 
 __all__ = ["CrossEncoder", "train_cross_encoder", "pair_targets"]

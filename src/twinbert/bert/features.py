@@ -3,7 +3,6 @@ mask, token type ids, the [CLS] vector, pooler_output and the hidden states of e
 to one width so the padding is visible."""
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +12,10 @@ import torch
 
 from .. import batching
 from ..checks import positive_int
-from ..encoder import layer_indices
+from ..encode_options import layer_indices
 from ..errors import InputError, OutputError
 from ..formats.atomic import atomic_file, check_file_target
 from ._common import text_list
-
-log = logging.getLogger("twinbert")
 
 
 @dataclass
@@ -100,10 +97,7 @@ def features(model, texts, pairs=None, *, layers="all", pad_to: int | None = Non
             raise InputError(f"got {len(pairs)} pair texts for {len(texts)} texts: give one pair text per text")
     picked = parse_layer_list(layers, transformer.num_layers)
     batch_tokens = positive_int(batch_tokens, "batch_tokens", allow_none=True)
-    tokens = transformer.tokenize(texts, pairs)
-    if tokens.truncated:
-        log.warning("%d of %d texts were longer than max_seq_length=%d tokens and were truncated",
-                    tokens.truncated, len(texts), transformer.max_seq_length)
+    tokens = transformer.tokenize(texts, pairs).warn_truncated(transformer.max_seq_length)
     lengths = [len(ids) for ids in tokens.input_ids]
     width = max(lengths)
     if pad_to is not None:
@@ -124,18 +118,22 @@ def features(model, texts, pairs=None, *, layers="all", pad_to: int | None = Non
     states = np.zeros((n, len(picked), width, hidden), dtype=np.float32)
     cls = np.zeros((n, hidden), dtype=np.float32)
     pooler = np.zeros((n, hidden), dtype=np.float32) if transformer.has_pooler else None
-    with torch.inference_mode():
-        for index in batching.plan_batches([width] * n, batch_tokens or batching.DEFAULT_BATCH_TOKENS):
-            ids_t, mask_t, types_t = batching.padded(tokens.input_ids, tokens.token_type_ids, index,
-                                                     transformer.pad_id, encoder.device, width=width)
-            out = transformer(ids_t, mask_t, types_t, all_layers=picked != [transformer.num_layers])
-            every = out["hidden_states"]
-            chosen = [out["last_hidden_state"]] if every is None else [every[k] for k in picked]
-            states[index] = torch.stack(chosen, dim=1).float().cpu().numpy()
-            cls[index] = out["last_hidden_state"][:, 0].float().cpu().numpy()
-            if pooler is not None:
-                pooler[index] = out["pooler_output"].float().cpu().numpy()
-            input_ids[index], mask[index] = ids_t.cpu().numpy(), mask_t.cpu().numpy()
-            types[index] = types_t.cpu().numpy()
+
+    def store(index: np.ndarray, batch: tuple) -> None:  # rows of one batch, all `width` tokens wide
+        ids_t, mask_t, types_t = batch
+        out = transformer({"input_ids": ids_t, "attention_mask": mask_t, "token_type_ids": types_t},
+                          all_layers=picked != [transformer.num_layers])
+        every = out["all_layer_embeddings"]
+        chosen = [out["token_embeddings"]] if every is None else [every[k] for k in picked]
+        states[index] = torch.stack(chosen, dim=1).float().cpu().numpy()
+        cls[index] = out["token_embeddings"][:, 0].float().cpu().numpy()
+        if pooler is not None:
+            pooler[index] = out["pooler_output"].float().cpu().numpy()
+        input_ids[index], mask[index] = ids_t.cpu().numpy(), mask_t.cpu().numpy()
+        types[index] = types_t.cpu().numpy()
+
+    batching.run_batches(tokens.input_ids, tokens.token_type_ids, transformer.pad_id, store,
+                         batch_tokens=batch_tokens or batching.DEFAULT_BATCH_TOKENS, device=encoder.device,
+                         context=torch.inference_mode, width=width)
     token_strings = [transformer.tokenizer.convert_ids_to_tokens(row) for row in input_ids.tolist()]
     return Features(encoder.name, texts, pairs, token_strings, input_ids, mask, types, picked, states, cls, pooler)

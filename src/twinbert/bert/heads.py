@@ -11,6 +11,8 @@ import logging
 import os
 from dataclasses import dataclass
 
+import torch
+
 from ..errors import InputError, ModelLoadError
 from ..formats import st_folder
 from ..formats.checkpoint import read_config
@@ -55,22 +57,23 @@ def _pattern(keys: list[str]) -> str:
 
 def load_head(name_or_path: str | os.PathLike, head: str, *, allow_new_head: bool = False,
               device: str | None = None, precision: str = "float32",
-              trust_remote_code: bool = False) -> Transformer:
+              trust_remote_code: bool = False, seed: int | None = None) -> Transformer:
     """A Transformer whose `model` is the backbone with `head` ("masked-lm" or "next-sentence") on top.
 
     A checkpoint without trained weights for that head raises ModelLoadError, or with
-    allow_new_head=True gets a freshly initialized head (listed in `missing_keys`).
+    allow_new_head=True gets a freshly initialized head (listed in `missing_keys`), drawn from torch's
+    generator seeded with `seed`.
     A sentence-transformers folder is read through its Transformer module's folder.
     """
     from transformers.models.auto import modeling_auto
 
-    from ..encoder import default_device, parse_precision
+    from ..device import default_device, parse_precision
 
     if head not in HEADS:
         raise InputError(f"unknown head {head!r}: expected one of {', '.join(HEADS)}")
     spec = HEADS[head]
     dtype = parse_precision(precision)
-    folder = st_folder.read_folder(resolve(name_or_path)).backbone
+    folder = st_folder.backbone_folder(resolve(name_or_path))
     if not folder.is_dir():
         raise ModelLoadError(f"{folder}: the Transformer module folder named in modules.json is missing")
     config = read_config(folder)
@@ -79,6 +82,8 @@ def load_head(name_or_path: str | os.PathLike, head: str, *, allow_new_head: boo
             and "auto_map" not in config:  # remote code may bring its own head
         raise ModelLoadError(f"model {name_or_path} is a {model_type} model, and transformers has no "
                              f"{spec.name} head for {model_type}: use {spec.carriers}")
+    if seed is not None:  # a new head starts from the same weights in every process and every run
+        torch.manual_seed(seed)
     transformer = Transformer.load(folder, head=spec.auto, dtype=dtype, trust_remote_code=trust_remote_code)
     prefix = transformer.model.base_model_prefix + "."
     missing = transformer.missing_keys
@@ -97,11 +102,13 @@ def load_head(name_or_path: str | os.PathLike, head: str, *, allow_new_head: boo
 
 
 def load_masked_lm(name_or_path: str | os.PathLike, *, allow_new_head: bool = False, device: str | None = None,
-                   precision: str = "float32", trust_remote_code: bool = False) -> Transformer:
+                   precision: str = "float32", trust_remote_code: bool = False,
+                   seed: int | None = None) -> Transformer:
     """The backbone with its masked-LM head (BertForMaskedLM / BertForPreTraining checkpoints).
-    allow_new_head=True accepts any encoder (e.g. all-MiniLM-L6-v2) with a fresh head, to train it."""
+    allow_new_head=True accepts any encoder (e.g. all-MiniLM-L6-v2) with a fresh head (drawn with
+    `seed`), to train it or to score the untrained baseline."""
     return load_head(name_or_path, "masked-lm", allow_new_head=allow_new_head, device=device,
-                     precision=precision, trust_remote_code=trust_remote_code)
+                     precision=precision, trust_remote_code=trust_remote_code, seed=seed)
 
 
 def load_next_sentence(name_or_path: str | os.PathLike, *, device: str | None = None, precision: str = "float32",

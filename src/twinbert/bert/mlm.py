@@ -1,11 +1,6 @@
 """Masked-language-model training (continued pre-training) and its evaluation on held-out text.
 
-Masking, as in BERT (Devlin et al., 2019): in each block of text, round(15 % of its non-special tokens)
-(at least one) are chosen for prediction; of those, 80 % become the mask token, 10 % a random
-non-special token and 10 % stay as they are. Special tokens ([CLS], [SEP], [PAD] ...) are never chosen.
-With whole-word masking, whole words are chosen: a word is a token with the "##" WordPiece pieces
-that follow it, and all its pieces are predicted together. The masking of block i depends only on
-(seed, i), so it is reproducible and does not depend on how blocks are batched.
+Which tokens are masked, and how: twinbert.bert.masking (BERT's 15 %, 80/10/10, optionally whole words).
 
 Loss over the chosen positions M:  L = -1/|M| sum_{t in M} log p(x_t | masked text).
 Held-out metrics use ONE fixed masking (eval seed) so that scores before and after training compare:
@@ -16,6 +11,7 @@ tokens included), so nothing of a long text is lost.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -28,91 +24,17 @@ import torch.nn.functional as F
 from .. import batching
 from ..errors import InputError
 from ..modules.transformer import Transformer
-from ..train.checkpoint import run_identity
-from ..train.loop import TrainConfig, TrainResult, fit
+from ..train.loop import TrainResult
 from ..train.objective import Objective
-from ..train.loop import check_output
-from .training import dataset_source, head_card, now
+from ..train.output import check_output
+from ..train.settings import TrainConfig
+from .masking import IGNORE, MASK_PROBABILITY, MaskingVocab, mask_tokens
+from .training import HeadRun, train_head
 
 log = logging.getLogger("twinbert")
 
-MASK_PROBABILITY = 0.15
-IGNORE = -100  # label of a position that is not predicted
 DEFAULT_BLOCK = 128
-
-
-@dataclass(frozen=True)
-class MaskingVocab:
-    """What masking needs to know about a tokenizer."""
-    mask_id: int
-    special_ids: frozenset
-    random_ids: np.ndarray            # ids a chosen position may become at random (the non-special tokens)
-    continuation: np.ndarray | None   # bool per id: a "##" word piece (None: the vocabulary has none)
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> "MaskingVocab":
-        if tokenizer.mask_token_id is None:
-            raise InputError("the tokenizer has no mask token, so it cannot be trained as a masked LM")
-        size = len(tokenizer)
-        special = frozenset(int(i) for i in tokenizer.all_special_ids)
-        pieces = tokenizer.convert_ids_to_tokens(list(range(size)))
-        continuation = np.array([isinstance(p, str) and p.startswith("##") for p in pieces])
-        return cls(int(tokenizer.mask_token_id), special,
-                   np.array([i for i in range(size) if i not in special], dtype=np.int64),
-                   continuation if continuation.any() else None)
-
-
-def _units(ids: list[int], vocab: MaskingVocab, whole_word: bool) -> tuple[list[list[int]], int]:
-    """(groups of positions that are chosen together, number of non-special positions)."""
-    units: list[list[int]] = []
-    count = 0
-    previous = False  # was the previous position a candidate?
-    for pos, token in enumerate(ids):
-        if token in vocab.special_ids:
-            previous = False
-            continue
-        count += 1
-        if whole_word and previous and vocab.continuation[token]:
-            units[-1].append(pos)
-        else:
-            units.append([pos])
-        previous = True
-    return units, count
-
-
-def mask_tokens(blocks: list[list[int]], vocab: MaskingVocab, *, seed: int, probability: float = MASK_PROBABILITY,
-                whole_word: bool = False, offsets: list[int] | None = None) -> tuple[list[list[int]], list[list[int]]]:
-    """(masked ids, labels) for every block: labels hold the original id at the chosen positions and
-    -100 elsewhere. Block k uses the random stream of (seed, offsets[k]) (offsets default to 0, 1, ...)."""
-    if not 0 < probability < 1:
-        raise InputError(f"mask probability = {probability!r}: expected a fraction in (0, 1), e.g. 0.15")
-    if whole_word and vocab.continuation is None:
-        raise InputError("whole-word masking groups WordPiece '##' pieces, and this tokenizer has none; "
-                         "train without --whole-word")
-    offsets = list(range(len(blocks))) if offsets is None else list(offsets)
-    inputs, labels = [], []
-    for ids, offset in zip(blocks, offsets):
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(offset)])
-        units, count = _units(ids, vocab, whole_word)
-        target = max(1, round(count * probability)) if count else 0
-        chosen: list[int] = []
-        for u in rng.permutation(len(units)):
-            if len(chosen) >= target:
-                break
-            if len(chosen) + len(units[u]) > target:
-                continue  # a whole word that would overshoot the budget (BERT's reference code does the same)
-            chosen.extend(units[u])
-        new, label = list(ids), [IGNORE] * len(ids)
-        for pos in sorted(chosen):
-            label[pos] = ids[pos]
-            r = rng.random()
-            if r < 0.8:
-                new[pos] = vocab.mask_id
-            elif r < 0.9:
-                new[pos] = int(vocab.random_ids[rng.integers(len(vocab.random_ids))])
-        inputs.append(new)
-        labels.append(label)
-    return inputs, labels
+LEARNING_RATE = 5e-5  # the default peak lr: continued pre-training moves the weights further than fine-tuning
 
 
 def resolve_block_size(transformer: Transformer, block_size: int | None) -> int:
@@ -130,30 +52,11 @@ def text_blocks(transformer: Transformer, texts: list[str], block_size: int | No
     """Every text tokenized without truncation and cut into consecutive blocks of at most `block_size`
     tokens (default: 128 or the model's max_seq_length when shorter), special tokens ([CLS] ... [SEP])
     included. Texts without tokens give no block."""
-    tokenizer = transformer.tokenizer
     block_size = resolve_block_size(transformer, block_size)
-    if transformer.do_lower_case:
-        texts = [transformer._lower(t) for t in texts]  # as Transformer.tokenize does (special tokens kept)
-    fast = getattr(tokenizer, "backend_tokenizer", None)
-    if fast is not None:
-        fast.no_truncation()
-        fast.no_padding()
-        pieces = [e.ids for e in fast.encode_batch(list(texts), add_special_tokens=False)]
-    else:
-        pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-    prefix, suffix = _special_frame(tokenizer)
+    prefix, suffix = transformer.special_frame()
     room = block_size - len(prefix) - len(suffix)
-    return [prefix + ids[start:start + room] + suffix for ids in pieces for start in range(0, len(ids), room)]
-
-
-def _special_frame(tokenizer) -> tuple[list[int], list[int]]:
-    """The special tokens the tokenizer puts before and after one text ([CLS] / [SEP], <s> / </s> ...)."""
-    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a")["input_ids"]
-    for i in range(len(full) - len(bare) + 1):
-        if full[i:i + len(bare)] == bare:
-            return list(full[:i]), list(full[i + len(bare):])
-    raise InputError("cannot tell which special tokens the tokenizer adds around a text")
+    return [prefix + ids[start:start + room] + suffix
+            for ids in transformer.pieces(list(texts)) for start in range(0, len(ids), room)]
 
 
 def _texts(data, what: str) -> list[str]:
@@ -227,33 +130,39 @@ def masked_logits(transformer: Transformer, ids: torch.Tensor, mask: torch.Tenso
 
 def score_masked(transformer: Transformer, masked: MaskedBlocks, *, batch_tokens: int | None = None) -> dict:
     """Masked-token accuracy, loss and perplexity of a masked-LM on a fixed masking (batched)."""
-    device = next(transformer.model.parameters()).device
-    totals = [0.0, 0, 0]
+    device = transformer.device
+    counts: dict[int, tuple] = {}  # per batch (by its first row), summed in one order whatever the threads
+
+    def score(index: np.ndarray, batch: tuple) -> None:
+        ids, mask, _ = batch
+        labels, _, _ = batching.padded(masked.labels, None, index, IGNORE, device)
+        chosen = labels != IGNORE
+        counts[int(index[0])] = masked_lm_counts(masked_logits(transformer, ids, mask, chosen), labels[chosen])
+
     was_training = transformer.training
     transformer.eval()
     try:
-        with torch.inference_mode():
-            for index in batching.plan_batches([len(x) for x in masked.inputs],
-                                               batch_tokens or batching.DEFAULT_BATCH_TOKENS):
-                ids, mask, _ = batching.padded(masked.inputs, None, index, transformer.pad_id, device)
-                labels, _, _ = batching.padded(masked.labels, None, index, IGNORE, device)
-                chosen = labels != IGNORE
-                logits = masked_logits(transformer, ids, mask, chosen)
-                for k, v in enumerate(masked_lm_counts(logits, labels[chosen])):
-                    totals[k] += v
+        batching.run_batches(masked.inputs, None, transformer.pad_id, score,
+                             batch_tokens=batch_tokens or batching.DEFAULT_BATCH_TOKENS, device=device,
+                             context=torch.inference_mode)
     finally:
         transformer.train(was_training)
+    totals = [sum(counts[k][j] for k in sorted(counts)) for j in range(3)]
     return {**masked_lm_metrics(*totals), "blocks": len(masked.inputs)}
 
 
 def evaluate_masked_lm(model, texts, *, seed: int = 0, probability: float = MASK_PROBABILITY,
                        whole_word: bool = False, block_size: int | None = None, batch_tokens: int | None = None,
-                       device: str | None = None) -> dict:
+                       device: str | None = None, allow_new_head: bool = False, precision: str = "float32",
+                       trust_remote_code: bool = False) -> dict:
     """Masked-token accuracy and perplexity of a masked-LM (a Transformer from load_masked_lm, or a folder
-    with a masked-LM head) on held-out text, masked once with `seed`."""
+    with a masked-LM head) on held-out text, masked once with `seed`. allow_new_head=True scores a model
+    without a masked-LM head through a new, random one drawn with `seed` too: the baseline before training."""
     from .heads import load_masked_lm
 
-    transformer = model if isinstance(model, Transformer) else load_masked_lm(model, device=device)
+    transformer = model if isinstance(model, Transformer) else load_masked_lm(
+        model, allow_new_head=allow_new_head, device=device, precision=precision,
+        trust_remote_code=trust_remote_code, seed=seed)
     block_size = resolve_block_size(transformer, block_size)
     masked = fixed_masking(transformer, texts, seed=seed, probability=probability, whole_word=whole_word,
                            block_size=block_size)
@@ -284,7 +193,7 @@ class MaskedLMObjective(Objective):
 
     def loss(self, rows: list[int]) -> torch.Tensor:
         transformer = self.transformer[0]
-        device = next(transformer.model.parameters()).device
+        device = transformer.device
         seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
         inputs, labels = mask_tokens([self.blocks[r] for r in rows], self.vocab, seed=seed, offsets=rows,
                                      probability=self.probability, whole_word=self.whole_word)
@@ -300,25 +209,30 @@ class MaskedLMObjective(Objective):
 def load_for_training(model, *, seed: int = 42, device: str | None = None,
                       trust_remote_code: bool = False) -> Transformer:
     """A masked-LM to train: a checkpoint's own head, or (any encoder, e.g. all-MiniLM-L6-v2) a new,
-    randomly initialized one (seeded, logged)."""
+    randomly initialized one (drawn with `seed`, logged)."""
     from .heads import load_masked_lm
 
     if isinstance(model, Transformer):
         return model
-    torch.manual_seed(seed)
-    transformer = load_masked_lm(model, allow_new_head=True, device=device, trust_remote_code=trust_remote_code)
-    prefix = transformer.model.base_model_prefix + "."
-    if any(not k.startswith(prefix) for k in transformer.missing_keys):
+    transformer = load_masked_lm(model, allow_new_head=True, device=device, trust_remote_code=trust_remote_code,
+                                 seed=seed)
+    if _new_head(transformer):
         log.info("continued pre-training of %s with a NEW masked-LM head: its scores before training are "
                  "those of a random head", model)
     return transformer
+
+
+def _new_head(transformer: Transformer) -> bool:
+    prefix = transformer.model.base_model_prefix + "."
+    return any(not k.startswith(prefix) for k in transformer.missing_keys)
 
 
 def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike, *, eval_data=None,
                     whole_word: bool = False, probability: float = MASK_PROBABILITY, block_size: int | None = None,
                     eval_seed: int = 0, resume: bool = False, overwrite: bool = False, device: str | None = None,
                     show_progress: bool = True, trust_remote_code: bool = False) -> TrainResult:
-    """Continue pre-training with the masked-LM objective (see the module docstring).
+    """Continue pre-training with the masked-LM objective (see the module docstring); lr defaults to
+    LEARNING_RATE (5e-5) when config.lr is unset.
 
     model: a masked-LM Transformer, a checkpoint with a masked-LM head, or any encoder (plain checkpoint or
     sentence-transformers folder), which gets a new head. data / eval_data: a Dataset of texts
@@ -326,9 +240,9 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
     `eval_seed`; its main metric is the masked-token accuracy. The output folder holds a BertForMaskedLM
     style checkpoint with its tokenizer (twinbert fill-mask and transformers load it).
     """
-    from ..train.distributed import current, device_for_rank
+    from ..train.distributed import device_for_rank
 
-    config.check()
+    config = config.checked(LEARNING_RATE)
     output = check_output(output, resume, overwrite)
     texts = _texts(data, "training data")
     eval_texts = None if eval_data is None else _texts(eval_data, "evaluation data")
@@ -337,47 +251,39 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
     block_size = resolve_block_size(transformer, block_size)
     blocks = text_blocks(transformer, texts, block_size)
     objective = MaskedLMObjective(transformer, blocks, probability=probability, whole_word=whole_word)
-    held_out = None if eval_texts is None else fixed_masking(transformer, eval_texts, seed=eval_seed,
+    held_out = [] if eval_texts is None else [(fixed_masking(transformer, eval_texts, seed=eval_seed,
                                                              probability=probability, whole_word=whole_word,
-                                                             block_size=block_size)
-
-    def evaluate() -> dict:
-        metrics = score_masked(transformer, held_out)
-        return {k: float(metrics[k]) for k in ("accuracy", "perplexity", "loss")}
-
-    has_eval = held_out is not None
-    records = [dataset_source(data)] + ([dataset_source(eval_data, "eval")] if has_eval else [])
-    run = run_identity(model, records[:1], records[1:], loss="masked-lm", probability=probability,
-                       whole_word=whole_word, block_size=block_size, eval_seed=eval_seed)
-    started = now()
-    before = evaluate() if has_eval and not resume and current().is_main else None
-    if before:
-        log.info("before training: masked-token accuracy %.4f, perplexity %.2f", before["accuracy"],
-                 before["perplexity"])
-    eval_name = (f"{getattr(eval_data, 'name', 'eval')}:{getattr(eval_data, 'split', '')}" if has_eval else None)
-
-    def card(result: TrainResult) -> str:
-        new_head = any(not k.startswith(transformer.model.base_model_prefix + ".") for k in transformer.missing_keys)
-        return head_card(
-            title="a masked language model (continued pre-training with twinbert)",
-            summary=[f"Base model: `{model if not isinstance(model, Transformer) else 'a masked-LM'}` as "
-                     f"`{type(transformer.model).__name__}`"
-                     + (" with a NEW masked-LM head (randomly initialized before training)" if new_head else "")
-                     + f". Masking: {probability:.0%} of the tokens per block, 80/10/10 mask/random/keep, "
-                     + ("whole words" if whole_word else "single word pieces")
-                     + f"; blocks of at most {block_size} tokens ({len(blocks)} training blocks). Held-out "
-                     f"metrics use one fixed masking (seed {eval_seed})."],
-            data=records, config=config, result=result, evals=[eval_name] if eval_name else [],
-            main_metric="accuracy" if has_eval else None, before=before, started=started,
-            usage=["from twinbert.bert import fill_mask, load_masked_lm", "",
-                   f"model = load_masked_lm({str(result.output)!r})",
-                   "print(fill_mask(model, \"Paris is the [MASK] of France.\"))"])
-
-    return fit(transformer, [objective], config, output, save_model=transformer.save,
-               evaluate=evaluate if has_eval else None, main_metric="accuracy" if has_eval else None, card=card,
-               resume=resume, show_progress=show_progress, run=run)
+                                                             block_size=block_size),)]
+    job = HeadRun(
+        model=transformer, objective=objective, save=transformer.save, data=[data],
+        settings={"loss": "masked-lm", "probability": probability, "whole_word": whole_word,
+                  "block_size": block_size, "eval_seed": eval_seed},
+        main_metric="accuracy", score=functools.partial(_held_out_scores, transformer),
+        eval_data=[] if eval_data is None else [eval_data], eval_sets=held_out,
+        title="a masked language model (continued pre-training with twinbert)",
+        summary=_summary(model, transformer, probability, whole_word, block_size, len(blocks), eval_seed),
+        usage=["from twinbert.bert import fill_mask, load_masked_lm", "",
+               f"model = load_masked_lm({str(output)!r})",
+               "print(fill_mask(model, \"Paris is the [MASK] of France.\"))"])
+    return train_head(model, job, config, output, resume=resume, show_progress=show_progress)
 
 
-__all__ = ["MaskingVocab", "mask_tokens", "text_blocks", "masked_logits", "masked_lm_counts", "masked_lm_metrics",
-           "evaluate_masked_lm", "fixed_masking", "score_masked", "MaskedLMObjective", "train_masked_lm",
-           "load_for_training"]
+def _summary(model, transformer: Transformer, probability: float, whole_word: bool, block_size: int, blocks: int,
+             eval_seed: int) -> str:
+    """The model card's account of the model and its masking."""
+    base = model if not isinstance(model, Transformer) else "a masked-LM"
+    new = " with a NEW masked-LM head (randomly initialized before training)" if _new_head(transformer) else ""
+    return (f"Base model: `{base}` as `{type(transformer.model).__name__}`{new}. Masking: {probability:.0%} of the "
+            "tokens per block, 80/10/10 mask/random/keep, " + ("whole words" if whole_word else "single word pieces")
+            + f"; blocks of at most {block_size} tokens ({blocks} training blocks). Held-out metrics use one fixed "
+            f"masking (seed {eval_seed}).")
+
+
+def _held_out_scores(transformer: Transformer, masked: MaskedBlocks) -> dict:
+    metrics = score_masked(transformer, masked)
+    return {k: metrics[k] for k in ("accuracy", "perplexity", "loss")}
+
+
+__all__ = ["text_blocks", "masked_logits", "masked_lm_counts", "masked_lm_metrics", "evaluate_masked_lm",
+           "fixed_masking", "score_masked", "MaskedLMObjective", "train_masked_lm", "load_for_training",
+           "LEARNING_RATE"]

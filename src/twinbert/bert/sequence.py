@@ -46,17 +46,17 @@ def config_labels(config: dict) -> list[str]:
 
 def load_sequence_transformer(name_or_path: str | os.PathLike, *, labels: list[str] | None = None,
                               what: str = "classifier", device: str | None = None, precision: str = "float32",
-                              trust_remote_code: bool = False) -> tuple[Transformer, bool]:
+                              trust_remote_code: bool = False, seed: int | None = None) -> tuple[Transformer, bool]:
     """(Transformer whose model has a sequence-classification head, whether that head is new).
 
     labels=None: the checkpoint must have a trained head (inference). labels given (training): a
     checkpoint with a trained head must have exactly these labels; any other encoder gets a new,
-    randomly initialized head with them (logged).
+    randomly initialized head with them (logged), drawn from torch's generator seeded with `seed`.
     """
-    from ..encoder import default_device, parse_precision
+    from ..device import default_device, parse_precision
 
     dtype = parse_precision(precision)
-    folder = st_folder.read_folder(resolve(name_or_path)).backbone
+    folder = st_folder.backbone_folder(resolve(name_or_path))
     if not folder.is_dir():
         raise ModelLoadError(f"{folder}: the Transformer module folder named in modules.json is missing")
     config = read_config(folder)
@@ -77,6 +77,8 @@ def load_sequence_transformer(name_or_path: str | os.PathLike, *, labels: list[s
         if not has_head:
             overrides = {"num_labels": len(labels), "id2label": {i: name for i, name in enumerate(labels)},
                          "label2id": {name: i for i, name in enumerate(labels)}}
+    if seed is not None:  # a new head starts from the same weights in every process and every run
+        torch.manual_seed(seed)
     transformer = Transformer.load(folder, head=HEAD, dtype=dtype, trust_remote_code=trust_remote_code,
                                    config_overrides=overrides)
     prefix = transformer.model.base_model_prefix + "."
@@ -94,6 +96,18 @@ def load_sequence_transformer(name_or_path: str | os.PathLike, *, labels: list[s
     return transformer, new
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of [n, classes] logits."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The score in [0, 1] of a one-score head's logits."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 class SequenceModel(nn.Module):
     """A Transformer whose `model` is a sequence-classification model; `forward` gives its logits."""
     kind = "sequence"
@@ -109,7 +123,28 @@ class SequenceModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.transformer.device
+
+    @property
+    def regression(self) -> bool:
+        """One score (num_labels = 1) rather than class labels."""
+        return int(self.model.config.num_labels) == 1
+
+    @classmethod
+    def for_training(cls, model, labels: list[str] | None, declared: list[str] | None, *, seed: int,
+                     device: str | None = None, trust_remote_code: bool = False):
+        """The model to train on data with `labels` (None: scores): `model` itself when it is one of these
+        already (with the data's labels), else `model` with a new head (`new`), drawn with `seed`."""
+        from ..train.distributed import device_for_rank
+
+        if not isinstance(model, cls):
+            return cls.new(model, labels, device=device_for_rank(device), trust_remote_code=trust_remote_code,
+                           seed=seed)
+        if labels is not None and not model.regression and model.labels != labels:
+            raise InputError(f"the {cls.kind}'s label set is {model.labels} but the training data's is {labels}"
+                             + ("" if declared else f"; declare it in the {cls.kind}'s order with labels=[...]"),
+                             argument="labels")
+        return model
 
     @property
     def labels(self) -> list[str]:
@@ -124,19 +159,21 @@ class SequenceModel(nn.Module):
     def set_info(self, **fields) -> None:
         setattr(self.model.config, INFO_KEY, {**self.info, "kind": self.kind, **fields})
 
+    def set_max_seq_length(self, max_seq_length: int) -> None:
+        """Truncate inputs to `max_seq_length` tokens (from 3 to the model's position limit)."""
+        limit = getattr(self.model.config, "max_position_embeddings", 512) or 512
+        if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or not 2 < max_seq_length <= limit:
+            raise InputError(f"max_seq_length = {max_seq_length!r}: expected a whole number from 3 to {limit} "
+                             "(the model's position limit)", argument="max_seq_length")
+        self.transformer.max_seq_length = max_seq_length
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None and getattr(self.model.config, "type_vocab_size", 0) > 1:
-            kwargs["token_type_ids"] = token_type_ids
-        return self.model(**kwargs).logits
+        return self.model(**self.transformer.model_inputs({
+            "input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids})).logits
 
     def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> Tokenized:
-        tokens = self.transformer.tokenize(texts, pairs)
-        if tokens.truncated:
-            log.warning("%d of %d inputs were longer than max_seq_length=%d tokens and were truncated",
-                        tokens.truncated, len(texts), self.transformer.max_seq_length)
-        return tokens
+        return self.transformer.tokenize(texts, pairs).warn_truncated(self.transformer.max_seq_length, "inputs")
 
     def logits(self, texts: list[str], pairs: list[str] | None = None, *, batch_tokens: int | None = None,
                show_progress: bool | None = None) -> np.ndarray:

@@ -48,14 +48,14 @@ def register(sub) -> None:
 
 def run_train(args) -> int:
     from ..bert.classifier import train_classifier
-    from ..bert.datasets import load_data
+    from ..data.spec import read_spec
 
     common.check_device(args.device)
     config = train_config(args)
-    data = [load_data(t, "texts", columns=args.columns, labels=args.labels, data_root=args.data_root,
-                      limit=args.limit, skip_bad_rows=args.skip_bad_rows) for t in args.task]
-    evals = [load_data(e, "texts", split="dev", columns=args.columns, labels=args.labels, data_root=args.data_root,
-                       limit=args.eval_limit, name="eval") for e in args.eval or []]
+    data = [read_spec(t, "classification", split="train", columns=args.columns, labels=args.labels,
+                      data_root=args.data_root, limit=args.limit, skip_bad_rows=args.skip_bad_rows) for t in args.task]
+    evals = [read_spec(e, "classification", split="dev", columns=args.columns, labels=args.labels,
+                       data_root=args.data_root, limit=args.eval_limit, argument="eval") for e in args.eval or []]
     result = train_classifier(args.model, data, config, args.output, eval_data=evals, labels=args.labels,
                               resume=args.resume, overwrite=args.overwrite, device=args.device,
                               max_seq_length=args.max_seq_length,
@@ -71,9 +71,9 @@ def _load(args):
 
 
 def run_eval(args) -> int:
-    from ..bert.datasets import load_data
+    from ..data.spec import read_spec
 
-    data = load_data(args.task, "texts", split="dev", columns=args.columns, data_root=args.data_root,
+    data = read_spec(args.task, "classification", split="dev", columns=args.columns, data_root=args.data_root,
                      limit=args.limit)
     clf = _load(args)
     result = clf.evaluate(data)

@@ -20,9 +20,10 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_model(parser, positional: bool = False) -> None:
+def add_model(parser, positional: bool = False, optional: bool = False) -> None:
     if positional:
-        parser.add_argument("model", help="model folder or name (e.g. all-MiniLM-L6-v2)")
+        parser.add_argument("model", nargs="?" if optional else None,
+                            help="model folder or name (e.g. all-MiniLM-L6-v2)")
     else:
         parser.add_argument("--model", "-m", default=DEFAULT_MODEL,
                             help=f"model folder or name (default: {DEFAULT_MODEL})")
@@ -47,6 +48,17 @@ def add_encoding(parser) -> None:
                       help="do not normalize, even if the model does")
     parser.add_argument("--batch-tokens", type=positive_int, default=None,
                         help="token budget of one batch (rows x longest row; default 2048)")
+    add_prompt(parser)
+
+
+def add_prompt(parser, default: str = "the model's default prompt, if it has one") -> None:
+    """--prompt-name / --prompt (encode()'s prompt_name / prompt)."""
+    prompt = parser.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt-name", default=None,
+                        help=f"one of the model's prompts (e.g. query, passage) put before every text "
+                             f"(default: {default})")
+    prompt.add_argument("--prompt", default=None,
+                        help="a text of your own put before every text (\"\" for none)")
 
 
 def add_json(parser) -> None:
@@ -55,7 +67,7 @@ def add_json(parser) -> None:
 
 def check_device(device: str | None) -> None:
     """--device as a one-line error rather than torch's traceback (unknown name, no CUDA build/GPU)."""
-    from ..encoder import check_device as check
+    from ..device import check_device as check
 
     check(device)
 
@@ -72,8 +84,9 @@ def load_model(args, name: str | None = None, loader=None):
 
 
 def encode_kwargs(args) -> dict:
+    """encode()'s keyword arguments from the flags of add_encoding."""
     return {"pooling": args.pooling, "layers": args.layers, "normalize": args.normalize,
-            "batch_tokens": args.batch_tokens}
+            "batch_tokens": args.batch_tokens, "prompt_name": args.prompt_name, "prompt": args.prompt}
 
 
 def width(text: str) -> int:

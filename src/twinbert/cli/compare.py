@@ -13,6 +13,7 @@ def register(sub) -> None:
                    help="comma-separated model folders or names (default: the default model)")
     p.add_argument("--poolings", default="cls,pooler,mean,max", help="comma-separated poolings")
     p.add_argument("--layers", default=None, help="layer choice, as for encode")
+    common.add_prompt(p)
     p.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"])
     p.add_argument("--device", default=None)
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -25,7 +26,6 @@ def register(sub) -> None:
 def run(args) -> int:
     from .. import load
     from ..compare import check_poolings, compare
-
     from ..errors import InputError
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -35,7 +35,8 @@ def run(args) -> int:
     poolings = check_poolings([p.strip() for p in args.poolings.split(",") if p.strip()])
     encoders = {name: load(name, device=args.device, precision=args.precision,
                            trust_remote_code=args.trust_remote_code) for name in names}
-    result = compare(encoders, args.sentences, poolings, layers=args.layers, metric=args.metric)
+    result = compare(encoders, args.sentences, poolings, layers=args.layers, metric=args.metric,
+                     prompt_name=args.prompt_name, prompt=args.prompt)
     label = (lambda c: c["pooling"]) if len(names) == 1 else (lambda c: f"{c['model']} / {c['pooling']}")
     if args.plot:
         from ..plots import grouped_bars

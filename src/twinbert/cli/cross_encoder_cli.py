@@ -64,16 +64,16 @@ def register(sub) -> None:
 
 def run_train(args) -> int:
     from ..bert.cross_encoder import train_cross_encoder
-    from ..bert.datasets import load_data
-    from ..evaluate.run import parse_score_range
+    from ..data.spec import parse_score_range, read_spec
 
     common.check_device(args.device)
     config = train_config(args)
     target = args.target or ("label" if args.labels else "score")
-    options = {"columns": args.columns, "target": target, "score_range": args.score_range, "labels": args.labels,
+    shape = "labelled-pairs" if target == "label" else "scored-pairs"  # what a FILE's third column holds
+    options = {"columns": args.columns, "score_range": args.score_range, "labels": args.labels,
                "data_root": args.data_root}
-    data = load_data(args.task, "pairs", limit=args.limit, skip_bad_rows=args.skip_bad_rows, **options)
-    evals = [load_data(e, "pairs", split="dev", limit=args.eval_limit, name="eval", **options)
+    data = read_spec(args.task, shape, split="train", limit=args.limit, skip_bad_rows=args.skip_bad_rows, **options)
+    evals = [read_spec(e, shape, split="dev", limit=args.eval_limit, argument="eval", **options)
              for e in args.eval or []]
     result = train_cross_encoder(args.model, data, config, args.output, loss=args.loss,
                                  score_range=parse_score_range(args.score_range) if args.score_range else None,
@@ -94,7 +94,7 @@ def _load(args):
 def run_score(args) -> int:
     if args.input:
         from ..data import read_pairs
-        from ..evaluate.run import parse_columns
+        from ..data.spec import parse_columns
 
         if args.texts:
             raise InputError("give the pairs either as texts or with --input, not both")
@@ -105,16 +105,13 @@ def run_score(args) -> int:
             raise InputError(f"{len(args.texts)} texts: give pairs, TEXT_A TEXT_B [TEXT_A TEXT_B ...], or --input FILE")
         a, b = args.texts[0::2], args.texts[1::2]
     ce = _load(args)
-    scores = ce.predict(a, b)
+    doc = ce.predict_pairs(a, b)
     if ce.regression:
-        doc = [{"first": x, "second": y, "score": float(s)} for x, y, s in zip(a, b, scores)]
-        text = common.table([[f"{d['score']:.4f}", x[:40], y[:40]] for d, x, y in zip(doc, a, b)],
+        text = common.table([[f"{d['score']:.4f}", d["first"][:40], d["second"][:40]] for d in doc],
                             ["score", "text a", "text b"])
     else:
-        doc = [{"first": x, "second": y, "label": ce.labels[int(p.argmax())],
-                "probabilities": {n: float(v) for n, v in zip(ce.labels, p)}} for x, y, p in zip(a, b, scores)]
-        text = common.table([[d["label"], *(f"{v:.4f}" for v in d["probabilities"].values()), x[:35], y[:35]]
-                             for d, x, y in zip(doc, a, b)], ["label", *ce.labels, "text a", "text b"])
+        text = common.table([[d["label"], *(f"{v:.4f}" for v in d["probabilities"].values()), d["first"][:35],
+                              d["second"][:35]] for d in doc], ["label", *ce.labels, "text a", "text b"])
     common.emit(doc, args.json, text)
     return 0
 
@@ -127,19 +124,20 @@ def run_rerank(args) -> int:
     positive(args.top_k, "--top-k")
     if args.index:
         from .. import load
-        from ..search import Index
+        from ..search import Index, search_and_rerank
 
         index = Index.load(args.index)
-        candidates = index.search([args.query], k=args.first_k,
-                                  encoder=load(index.model_name, device=args.device))[0]
-    elif args.input:
-        from ..formats.texts import read_texts
-
-        candidates = list(read_texts(args.input, args.column))
+        encoder = load(index.model_name, device=args.device)
+        hits = search_and_rerank(index, args.query, _load(args), k=args.top_k, candidates=args.first_k,
+                                 encoder=encoder, label=args.label)[0]
     else:
-        candidates = args.candidates
-    ce = _load(args)
-    hits = ce.rerank(args.query, candidates, top_k=args.top_k, label=args.label)
+        if args.input:
+            from ..formats.texts import read_texts
+
+            candidates = list(read_texts(args.input, args.column))
+        else:
+            candidates = args.candidates
+        hits = _load(args).rerank(args.query, candidates, top_k=args.top_k, label=args.label)
     first = any("first_stage_score" in h for h in hits)
     rows = [[h["rank"], f"{h['score']:.4f}", *([f"{h['first_stage_score']:.4f}"] if first else []), h["text"][:70]]
             for h in hits]

@@ -23,8 +23,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..encode_file import check_output, encode_file
     from ..errors import InputError
-    from ..streaming import check_output, encode_file
 
     # fail before the (slow) model load on paths that cannot work
     check_output(args.output, args.input)

@@ -84,6 +84,7 @@ def run_eval_command(args) -> int:
     doc = run_eval(args.model, args.task, args.split, **_data_kwargs(args), **_model_kwargs(args),
                    threshold_split=args.threshold_split, threshold_data=args.threshold_data,
                    pooling=args.pooling, layers=args.layers, normalize=args.normalize,
+                   prompt_name=args.prompt_name, prompt=args.prompt,
                    batch_tokens=args.batch_tokens, output=args.output, plot=args.plot, index=args.index)
     common.emit(doc, args.json, format_eval(doc))
     return 0

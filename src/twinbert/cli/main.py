@@ -20,7 +20,7 @@ from ..errors import TwinbertError
 
 # modules under twinbert.cli; each has register(subparsers) (adding its commands) and a run function.
 COMMANDS = ["encode", "similarity", "compare", "info", "eval", "search_cli", "train", "bert_cli", "classify",
-            "cross_encoder_cli", "mlm"]
+            "cross_encoder_cli", "mlm", "trim_vocab"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,6 @@ from ..errors import InputError
 from . import common
 from .trainer_args import add_trainer_args, report, train_config
 
-MLM_LR = 5e-5
-
 
 def _data_args(p, what: str) -> None:
     p.add_argument("--task", metavar="TASK:SPLIT", help=f"{what}: a registered task's texts, e.g. wikitext2:valid")
@@ -42,7 +40,7 @@ def register(sub) -> None:
                    "masked-token accuracy)")
     t.add_argument("--eval-limit", type=common.positive_int, help="the first N held-out texts only")
     t.add_argument("--eval-seed", type=int, default=0, help="seed of the one fixed masking of --eval (default 0)")
-    add_trainer_args(t, lr_default=f"{MLM_LR:g}")
+    add_trainer_args(t)
     t.set_defaults(run=run_train)
 
     e = verbs.add_parser("eval", help="masked-token accuracy and perplexity on held-out text (fixed masking)")
@@ -59,26 +57,26 @@ def register(sub) -> None:
 
 
 def _texts(args, task, data, limit, data_root):
-    from ..bert.datasets import load_data
+    from ..data.spec import read_spec
 
     if (task is None) == (data is None):
         raise InputError("give the text either with --task TASK:SPLIT or with --data FILE")
-    return load_data(task or data, "text", columns=args.columns, data_root=data_root, limit=limit,
-                     name="task" if task else "data")
+    return read_spec(task or data, "texts", split="train", columns=args.columns, data_root=data_root, limit=limit,
+                     argument="task" if task else "data")
 
 
 def run_train(args) -> int:
     from ..bert.mlm import train_masked_lm
 
     common.check_device(args.device)
-    config = train_config(args, lr=MLM_LR)
+    config = train_config(args)
     texts = _texts(args, args.task, args.data, args.limit, args.data_root)
     held_out = None
     if args.eval:
-        from ..bert.datasets import load_data
+        from ..data.spec import read_spec
 
-        held_out = load_data(args.eval, "text", split="test", columns=args.columns, data_root=args.data_root,
-                             limit=args.eval_limit, name="eval")
+        held_out = read_spec(args.eval, "texts", split="test", columns=args.columns, data_root=args.data_root,
+                             limit=args.eval_limit, argument="eval")
     result = train_masked_lm(args.model, texts, config, args.output, eval_data=held_out, whole_word=args.whole_word,
                              probability=args.mask_prob, block_size=args.block_size, eval_seed=args.eval_seed,
                              resume=args.resume, overwrite=args.overwrite, device=args.device,
@@ -89,18 +87,14 @@ def run_train(args) -> int:
 
 
 def run_eval(args) -> int:
-    import torch
-
-    from ..bert.heads import load_masked_lm
     from ..bert.mlm import evaluate_masked_lm
 
     texts = _texts(args, args.task, args.data, args.limit, args.data_root)
     common.check_device(args.device)
-    torch.manual_seed(args.seed)  # a new head (--allow-new-head) is the same on every run
-    model = load_masked_lm(args.model, allow_new_head=args.allow_new_head, device=args.device,
-                           precision=args.precision, trust_remote_code=args.trust_remote_code)
-    result = evaluate_masked_lm(model, texts, seed=args.seed, probability=args.mask_prob, whole_word=args.whole_word,
-                                block_size=args.block_size)
+    result = evaluate_masked_lm(args.model, texts, seed=args.seed, probability=args.mask_prob,
+                                whole_word=args.whole_word, block_size=args.block_size, device=args.device,
+                                allow_new_head=args.allow_new_head, precision=args.precision,
+                                trust_remote_code=args.trust_remote_code)
     doc = {"model": str(args.model), "data": str(texts.path), "texts": len(texts), **result}
     text = (f"{texts.name}:{texts.split}: {len(texts)} texts, {result['blocks']} blocks, {result['masked_tokens']} "
             f"masked tokens (seed {args.seed}{', whole words' if args.whole_word else ''})\n"

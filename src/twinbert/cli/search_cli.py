@@ -36,6 +36,8 @@ def register(sub) -> None:
                                 "against the exact search reaches R (default 0.95)")
         else:
             _add_index_model(v, "add")
+        common.add_prompt(v, "the index's prompt; for a new index the model's passage prompt when it "
+                             "declares query and passage prompts, else its default prompt")
         common.add_json(v)
         v.set_defaults(run=run_index)
 
@@ -51,6 +53,7 @@ def register(sub) -> None:
                         "half the misses the target allows")
     t.add_argument("--column", "-c", default=None, help="column / field of the queries (.csv/.tsv/.jsonl)")
     _add_index_model(t, "tune")
+    common.add_prompt(t, _QUERY_PROMPT)
     common.add_json(t)
     t.set_defaults(run=run_tune)
 
@@ -60,6 +63,7 @@ def register(sub) -> None:
     s.add_argument("queries", nargs="+", help="one or more query texts")
     s.add_argument("-k", "--top-k", type=common.positive_int, default=10, help="hits per query (default 10)")
     _add_index_model(s, "search")
+    common.add_prompt(s, _QUERY_PROMPT)
     common.add_json(s)
     s.set_defaults(run=run_search)
 
@@ -77,6 +81,9 @@ def register(sub) -> None:
     m.set_defaults(run=run_mine)
 
 
+_QUERY_PROMPT = "the model's query prompt when it declares query and passage prompts, else its default prompt"
+
+
 def _add_index_model(parser, verb: str) -> None:
     """--model (default: the model the index was built with) and --force."""
     common.add_model(parser)
@@ -86,6 +93,10 @@ def _add_index_model(parser, verb: str) -> None:
             action.help = "model folder or name (default: the model the index was built with)"
     parser.add_argument("--force", action="store_true",
                         help=f"{verb} even if the model is not the index's (other weights, settings or name)")
+
+
+def _prompt(args) -> dict:
+    return {"prompt_name": args.prompt_name, "prompt": args.prompt}
 
 
 def _params(items: list[str]) -> dict:
@@ -117,9 +128,8 @@ def run_index(args) -> int:
     from pathlib import Path
 
     from ..errors import InputError
+    from ..formats.index_folder import check_save_path
     from ..search import Index
-
-    from ..search.index import check_save_path
 
     if args.verb == "build":  # before any work: the folder must be free, or --overwrite given
         check_save_path(args.index, args.overwrite)
@@ -128,7 +138,7 @@ def run_index(args) -> int:
         encoder = common.load_model(args) if args.embeddings is None else None
         index = Index.build(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, metric=args.metric,
                             backend=args.backend, model_name=args.model if encoder is None else None,
-                            recall_target=args.recall_target, **_params(args.param))
+                            recall_target=args.recall_target, **_prompt(args), **_params(args.param))
     else:
         if not Path(args.index).is_dir():
             raise InputError(f"{args.index}: no index there; create one with `twinbert index build`")
@@ -136,7 +146,8 @@ def run_index(args) -> int:
         encoder = None
         if args.embeddings is None:
             encoder = common.load_model(args, args.model or index.model_name)
-        if not index.add(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, force=args.force):
+        if not index.add(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, force=args.force,
+                         **_prompt(args)):
             raise InputError(f"{args.embeddings}: no embeddings to add")
     index.save(args.index, overwrite=args.verb == "build" and args.overwrite)
     summary = {"index": str(args.index), "verb": args.verb, "count": len(index), "dimension": index.dimension,
@@ -166,7 +177,8 @@ def run_tune(args) -> int:
         if not queries:
             raise InputError(f"{args.queries}: no texts to tune with")
         encoder = common.load_model(args, args.model or index.model_name)
-    report = index.tune(args.recall, k=args.top_k, queries=queries, encoder=encoder, force=args.force)
+    report = index.tune(args.recall, k=args.top_k, queries=queries, encoder=encoder, force=args.force,
+                        **_prompt(args))
     index.save(args.index)
     table = common.table([[v, f"{r:.4f}", f"{low:.4f}", "<-" if v == report["value"] else ""]
                           for v, r, low in sorted(report["trials"])],
@@ -182,7 +194,7 @@ def run_search(args) -> int:
 
     index = Index.load(args.index)
     encoder = common.load_model(args, args.model or index.model_name)
-    hits = index.search(args.queries, k=args.top_k, encoder=encoder, force=args.force)
+    hits = index.search(args.queries, k=args.top_k, encoder=encoder, force=args.force, **_prompt(args))
     result = {"index": str(args.index), "model": index.model_name,
               "results": [{"query": q, "hits": h} for q, h in zip(args.queries, hits)]}
     lines = []

@@ -19,7 +19,6 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..errors import InputError
     from ..similarity import similarity
-    from ..streaming import effective_settings
 
     if len(args.sentences) < 2:
         raise InputError("give at least two sentences")
@@ -27,7 +26,7 @@ def run(args) -> int:
     vectors = encoder.encode(args.sentences, **common.encode_kwargs(args))
     matrix = similarity(vectors, vectors, args.metric)
     result = {"model": encoder.name, "metric": args.metric, "sentences": args.sentences,
-              "matrix": [[round(float(v), 6) for v in row] for row in matrix], "settings": effective_settings(encoder, vectors.shape[1], **common.encode_kwargs(args))}
+              "matrix": [[round(float(v), 6) for v in row] for row in matrix], "settings": encoder.settings(**common.encode_kwargs(args))}
     if args.plot:
         from ..plots import heatmap
         labels = [f"{k}: {s}" for k, s in enumerate(args.sentences)]

@@ -1,12 +1,9 @@
 """twinbert train: fine-tune a sentence encoder (Siamese / triplet objectives) with flags or a config file."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import InputError
-from .trainer_args import CONFIG_FLAGS, add_trainer_args, report
+from .trainer_args import add_trainer_args, report
 
-CONFIG_KEYS = CONFIG_FLAGS + ("head_lr",)
 SPEC_KEYS = ("split", "data", "columns", "score_range", "margin", "distance", "scale", "concat_product",
              "matryoshka", "limit")
 
@@ -35,45 +32,10 @@ def register(sub) -> None:
     p.add_argument("--teacher", help="teacher model for --loss mse (distillation)")
     p.add_argument("--eval", action="append", help="dev data TASK:SPLIT, e.g. stsb:dev (the first gives the main "
                    "metric); repeatable")
-    p.add_argument("--head-lr", type=float, help="learning rate of the loss's own weights, e.g. the new softmax "
-                   "classifier (default: --lr); a fresh head learns slowly at an encoder's lr")
     p.add_argument("--max-seq-length", type=int)
     p.add_argument("--skip-bad-rows", action="store_true", default=None)
-    add_trainer_args(p, config_file=True)
+    add_trainer_args(p, config_file=True, head_lr=True)
     p.set_defaults(run=run)
-
-
-def read_config_file(path: str) -> dict:
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"--config {file}: not found")
-    text = file.read_text(encoding="utf-8")
-    try:
-        if file.suffix.lower() == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif file.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError:
-                raise InputError(f"--config {file}: YAML needs PyYAML (pip install pyyaml), or use TOML") from None
-            data = yaml.safe_load(text) or {}
-        else:
-            raise InputError(f"--config {file}: expected a .toml, .yaml or .yml file")
-    except InputError:
-        raise
-    except Exception as e:  # tomllib / yaml errors carry the line
-        raise InputError(f"--config {file}: cannot parse ({e})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"--config {file}: expected a table of settings at the top level")
-    known = set(CONFIG_KEYS) | set(SPEC_KEYS) | {"model", "task", "loss", "datasets", "eval", "output", "teacher",
-                                                 "resume", "overwrite", "length_grouped", "max_seq_length", "device", "data_root",
-                                                 "skip_bad_rows"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"--config {file}: unknown setting {unknown[0]!r}; expected some of {', '.join(sorted(known))}")
-    return data
 
 
 def _listify(value) -> list:
@@ -85,10 +47,11 @@ def _listify(value) -> list:
 def build_run(args) -> dict:
     """Merge the config file and the flags (flags win) into the arguments of train_sentence_encoder."""
     from ..formats.resolve import DEFAULT_MODEL
+    from ..train.config import CONFIG_KEYS, read_config
     from ..train.loop import TrainConfig
     from ..train.sentence import TrainSpec
 
-    file = read_config_file(args.config) if args.config else {}
+    file = read_config(args.config) if args.config else {}
     get = lambda key: getattr(args, key, None) if getattr(args, key, None) is not None else file.get(key)  # noqa: E731
     specs = []
     if args.task or "datasets" not in file:
@@ -113,12 +76,7 @@ def build_run(args) -> dict:
                                    data=datas[k] if k < len(datas) else None,
                                    **{key: v for key, v in options.items() if v is not None}))
     else:
-        for k, entry in enumerate(_listify(file["datasets"])):
-            if not isinstance(entry, dict) or "task" not in entry or "loss" not in entry:
-                raise InputError(f"--config {args.config}: datasets[{k}] needs 'task' and 'loss'")
-            unknown = sorted(set(entry) - set(SPEC_KEYS) - {"task", "loss"})
-            if unknown:
-                raise InputError(f"--config {args.config}: datasets[{k}] has unknown key {unknown[0]!r}")
+        for entry in _listify(file["datasets"]):  # entries checked by read_config
             name, _, split = str(entry["task"]).partition(":")
             specs.append(TrainSpec(name, entry["loss"], **{**({"split": split} if split else {}),
                                                           **{key: v for key, v in entry.items()

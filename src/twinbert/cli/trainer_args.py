@@ -1,21 +1,26 @@
-"""Trainer flags shared by the commands that train a BERT head (classify, cross-encoder, mlm): the same
-names and meanings as in `twinbert train`, turned into a TrainConfig."""
+"""Trainer flags shared by the commands that train (train, classify, cross-encoder, mlm), derived from
+TrainConfig: one flag per field, named after it (max_steps: --max-steps), typed like it, with the comment
+beside the field as its help. So a knob is added to TrainConfig alone. Also the report of a finished run."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import re
 from pathlib import Path
 
 from ..errors import InputError
+from ..train.settings import PRECISIONS, TrainConfig
 
-CONFIG_FLAGS = ("epochs", "max_steps", "batch_size", "lr", "warmup", "weight_decay", "max_grad_norm", "grad_accum",
-                "precision", "seed", "eval_every", "checkpoint_every", "patience", "decline_warning", "log_every",
-                "keep_checkpoint")
+FLAGS = {"length_grouped": "--no-length-grouping"}  # a field that is on by default gets a flag to turn it off
+CHOICES = {"precision": PRECISIONS}
+TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def add_trainer_args(p, *, lr_default: str = "2e-5", config_file: bool = False) -> None:
+def add_trainer_args(p, *, config_file: bool = False, head_lr: bool = False) -> None:
     """The trainer's flags. With config_file=True (twinbert train --config) nothing is required and
-    unset flags stay None, so the file's values can fill them."""
+    unset flags stay None, so the file's values can fill them. head_lr: the loss has weights of its own
+    (a sentence encoder's softmax classifier); a head's weights are part of the model."""
     p.add_argument("--output", "-o", required=not config_file,
                    help="output folder: model, train_log.jsonl, learning_curve.png, README.md")
     p.add_argument("--resume", action="store_true", default=None if config_file else False,
@@ -23,27 +28,7 @@ def add_trainer_args(p, *, lr_default: str = "2e-5", config_file: bool = False) 
     p.add_argument("--overwrite", action="store_true", default=None if config_file else False,
                    help="let --output be a folder that holds a model (replaced at the end of the run) or other "
                         "files (kept)")
-    p.add_argument("--keep-checkpoint", action="store_true", default=None,
-                   help="keep the resumable checkpoint (optimizer state, ~3x the model) after the run ends")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
-    p.add_argument("--batch-size", type=int, help="examples per batch (default 16)")
-    p.add_argument("--lr", type=float, help=f"peak learning rate (default {lr_default})")
-    p.add_argument("--warmup", type=float, help="fraction of steps with linear warm-up (default 0.1)")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0; 0 = off)")
-    p.add_argument("--grad-accum", type=int, help="batches per optimizer step (default 1)")
-    p.add_argument("--precision", choices=["float32", "bfloat16"], help="bfloat16 = autocast")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--no-length-grouping", dest="length_grouped", action="store_false", default=None,
-                   help="plain shuffled batches instead of batches of similar length")
-    p.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch end)")
-    p.add_argument("--checkpoint-every", type=int,
-                   help="steps between resumable checkpoints (default: with each evaluation)")
-    p.add_argument("--patience", type=int, help="early stop after N evaluations without a new best")
-    p.add_argument("--decline-warning", type=int,
-                   help="warn when the dev score fell N evaluations in a row (default 3)")
-    p.add_argument("--log-every", type=int)
+    add_config_flags(p, exclude=() if head_lr else ("head_lr",))
     p.add_argument("--device", help="cpu, cuda ... (default: cuda if available; torchrun: one GPU per process)")
     p.add_argument("--data-root", help="folder with the shared datasets (default $TWINBERT_DATA or ../shared/data)")
     p.add_argument("--trust-remote-code", action="store_true",
@@ -52,15 +37,41 @@ def add_trainer_args(p, *, lr_default: str = "2e-5", config_file: bool = False) 
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def train_config(args, **defaults):
-    """A TrainConfig from the flags (unset flags keep `defaults`, then TrainConfig's own defaults)."""
-    from ..train.loop import TrainConfig
+def add_config_flags(p, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field; every flag defaults to None (unset: TrainConfig's default)."""
+    comments = field_comments(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in exclude:
+            continue
+        kind = TYPES[f.type.split("|")[0].strip()]  # "int | None" -> int (the annotations are strings)
+        text = comments.get(f.name, "")
+        if kind is bool:  # a switch: on, or (FLAGS) off
+            p.add_argument(FLAGS.get(f.name, "--" + f.name.replace("_", "-")), dest=f.name, default=None,
+                           action="store_false" if f.default else "store_true",
+                           help=f"turn off (on by default): {text}" if f.default else text)
+            continue
+        default = "" if f.default is None else f" (default {f.default})"
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, choices=CHOICES.get(f.name),
+                       help=text + default)
 
-    values = {**defaults, **{k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k, None) is not None}}
+
+def field_comments(cls) -> dict[str, str]:
+    """The comment beside each field of a dataclass (its documentation, nanoGPT style); none when the
+    source is not at hand."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found = (re.match(r"\s+(\w+)\s*:[^#=]+=[^#]*#\s*(.+)$", line) for line in source.splitlines())
+    return {m.group(1): m.group(2).strip() for m in found if m}
+
+
+def train_config(args) -> TrainConfig:
+    """A TrainConfig from the flags (unset flags keep TrainConfig's defaults), checked."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+              if getattr(args, f.name, None) is not None}
     config = TrainConfig(**values)
-    if args.length_grouped is not None:
-        config.length_grouped = args.length_grouped
-    if config.max_grad_norm == 0:
+    if config.max_grad_norm == 0:  # the flag's way to say "off"
         config.max_grad_norm = None
     config.check()
     return config

@@ -3,7 +3,6 @@ and turning a bad row into either an :class:`InputError` or a ``skipped`` entry.
 
 Every message names the file, the 1-based line, the field, and what would be accepted.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -13,10 +12,11 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from twinbert.errors import InputError
+from ..errors import InputError
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 
@@ -162,6 +162,16 @@ def need_text(value: Any, field: str, *, allow_empty: bool = False) -> str:
     if not allow_empty and not value.strip():
         raise RowError(field, "is empty", "a non-empty text")
     return value
+
+
+def need_keys(record: Any, keys: Sequence[str]) -> dict:
+    """A JSON record (an object) holding every key of `keys`."""
+    if not isinstance(record, dict):
+        raise RowError(None, f"is a JSON {type(record).__name__}", "a JSON object")
+    for key in keys:
+        if key not in record:
+            raise RowError(key, "is missing", f"keys {', '.join(keys)}; found " + ", ".join(record))
+    return record
 
 
 def parse_score(value: Any, field: str, score_range: tuple[float, float] | None) -> float:

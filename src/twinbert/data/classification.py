@@ -3,14 +3,13 @@
 Both are binary sentiment tasks: ``label`` is an ``int`` index into
 ``Dataset.labels`` = ``["negative", "positive"]``.
 """
-
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from twinbert.data._io import RowError, check_width, collect, column_indexes, need_text, parse_label, require_rows, tsv_rows
-from twinbert.data.examples import Dataset, TextExample
+from ._io import RowError, check_width, collect, column_indexes, need_text, parse_label, require_rows, tsv_rows
+from .examples import Dataset, TextExample
 
 SENTIMENT_LABELS = ["negative", "positive"]
 

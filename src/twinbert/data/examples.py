@@ -3,13 +3,13 @@
 Text is kept exactly as the file holds it (no stripping, no case folding) unless a
 reader's docstring says otherwise; only the file format's own escaping is undone.
 """
-
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ class RetrievalData:
     grades: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-Example = Union[PairExample, TripletExample, TextExample, RetrievalData]
+Example = PairExample | TripletExample | TextExample | RetrievalData
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -102,9 +103,9 @@ class Dataset:
         ``"<sha256>  <file name>\\n"`` of every file, sorted by file name."""
         files = self.files or (self.path,)
         if len(files) == 1:
-            return _file_sha256(files[0])
+            return file_sha256(files[0])
         listing = "".join(
-            f"{_file_sha256(p)}  {p.name}\n" for p in sorted(files, key=lambda p: p.name)
+            f"{file_sha256(p)}  {p.name}\n" for p in sorted(files, key=lambda p: p.name)
         )
         return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
@@ -113,8 +114,6 @@ class Dataset:
         """The collection of a retrieval dataset."""
         if len(self.examples) == 1 and isinstance(self.examples[0], RetrievalData):
             return self.examples[0]
-        from twinbert.errors import InputError
-
         raise InputError(
             f"dataset {self.name!r} ({self.path}) is not a retrieval collection; "
             "expected a dataset of kind 'retrieval' such as cranfield"

@@ -15,14 +15,15 @@ Texts are kept exactly as written. Labels are returned as strings (a JSON number
 becomes ``"1"``); ``Dataset.labels`` is the ``labels`` argument, or the sorted set of labels
 found. Scores must be finite numbers, inside ``score_range`` when one is given.
 """
-
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
-from twinbert.data._io import (
+from ..errors import InputError
+from ._io import (
     RowError,
     collect,
     column_indexes,
@@ -34,12 +35,11 @@ from twinbert.data._io import (
     split_lines,
     tsv_rows,
 )
-from twinbert.data.examples import Dataset, PairExample, TextExample, TripletExample
-from twinbert.data.labels import check_label
-from twinbert.errors import InputError
+from .examples import Dataset, PairExample, TextExample, TripletExample
+from .labels import check_label
 
-Column = Union[str, int]
-Columns = Union[Sequence[Column], Mapping[str, Column]]
+Column = str | int
+Columns = Sequence[Column] | Mapping[str, Column]
 
 FILE_TYPES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 

@@ -33,6 +33,15 @@ def check_label(text: str, field: str, declared: Sequence[str] | None) -> str:
     return text
 
 
+def example_label(text: str, declared: Sequence[str] | None, where: str) -> str:
+    """check_label for one example outside a file, as an InputError naming it: `where` is e.g.
+    "training data: example 2 ('a dog')"."""
+    try:
+        return check_label(text, "label", declared)
+    except RowError as e:
+        raise InputError(f"{where}, field 'label': {e.problem}; expected {e.expected}") from None
+
+
 def declared_labels(labels, name: str = "labels") -> list[str] | None:
     """None, or the declared label set: a list of distinct non-empty strings, or the same joined by
     commas ("entailment,neutral,contradiction"); at least two."""

@@ -11,13 +11,12 @@ Label conventions:
 
 Sentences are kept exactly as written (MultiNLI's leading/trailing spaces included).
 """
-
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-from twinbert.data._io import (
+from ._io import (
     NLI_LABELS,
     RowError,
     check_width,
@@ -25,13 +24,14 @@ from twinbert.data._io import (
     column_indexes,
     csv_rows,
     json_array_records,
+    need_keys,
     need_text,
     parse_label,
     require_rows,
     tsv_rows,
 )
-from twinbert.data.examples import Dataset, PairExample
-from twinbert.data.sts import read_sick
+from .examples import Dataset, PairExample
+from .sts import read_sick
 
 RTE_LABELS = ["not_entailment", "entailment"]
 MRPC_LABELS = ["not_equivalent", "equivalent"]
@@ -98,11 +98,7 @@ def read_klue_nli(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
     records = json_array_records(path)
 
     def convert(record: object) -> PairExample:
-        if not isinstance(record, dict):
-            raise RowError(None, f"is a JSON {type(record).__name__}", "a JSON object")
-        for key in ("premise", "hypothesis", "gold_label"):
-            if key not in record:
-                raise RowError(key, "is missing", "keys premise, hypothesis, gold_label; found " + ", ".join(record))
+        record = need_keys(record, ("premise", "hypothesis", "gold_label"))
         label = parse_label(record["gold_label"], "gold_label", NLI_LABELS)
         return PairExample(need_text(record["premise"], "premise"), need_text(record["hypothesis"], "hypothesis"), None, label)
 

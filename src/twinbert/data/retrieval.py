@@ -16,15 +16,14 @@ Files in the folder: ``cran.all.1400`` (documents), ``cran.qry`` (queries), ``cr
   query's source document (its text matches the query; the TREC conversion of these qrels
   gives it the highest grade). Raw codes are in :attr:`RetrievalData.grades`.
 """
-
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from twinbert.data._io import RowError, collect, read_text, require_rows, split_lines
-from twinbert.data.examples import Dataset, RetrievalData
-from twinbert.errors import InputError
+from ..errors import InputError
+from ._io import RowError, collect, read_text, require_rows, split_lines
+from .examples import Dataset, RetrievalData
 
 CRANFIELD_FILES = ("cran.all.1400", "cran.qry", "cranqrel")
 CRANFIELD_CODES = (-1, 1, 2, 3, 4)

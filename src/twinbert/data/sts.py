@@ -3,25 +3,25 @@
 Every reader returns a :class:`Dataset` of :class:`PairExample` with ``score`` set, in file
 order, with sentences exactly as written in the file.
 """
-
 from __future__ import annotations
 
 from pathlib import Path
 
-from twinbert.data._io import (
+from ._io import (
     NLI_LABELS,
     RowError,
     check_width,
     collect,
     column_indexes,
     json_array_records,
+    need_keys,
     need_text,
     parse_label,
     parse_score,
     require_rows,
     tsv_rows,
 )
-from twinbert.data.examples import Dataset, PairExample
+from .examples import Dataset, PairExample
 
 STS_RANGE = (0.0, 5.0)
 SICK_RANGE = (1.0, 5.0)
@@ -107,11 +107,7 @@ def read_klue_sts(path: str | Path, *, skip_bad_rows: bool = False) -> Dataset:
     records = json_array_records(path)
 
     def convert(record: object) -> PairExample:
-        if not isinstance(record, dict):
-            raise RowError(None, f"is a JSON {type(record).__name__}", "a JSON object")
-        for key in ("sentence1", "sentence2", "labels"):
-            if key not in record:
-                raise RowError(key, "is missing", "keys sentence1, sentence2, labels; found " + ", ".join(record))
+        record = need_keys(record, ("sentence1", "sentence2", "labels"))
         labels = record["labels"]
         if not isinstance(labels, dict) or "label" not in labels:
             raise RowError("labels", f"is {labels!r}", 'an object with "label" (0-5) and "binary-label" (0 or 1)')

@@ -4,22 +4,21 @@ The data root is the ``root`` argument if given, else the ``TWINBERT_DATA`` envi
 variable, else ``../shared/data`` relative to the current working directory (the project's
 root when run from there).
 """
-
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from twinbert.data.classification import read_nsmc, read_sst2
-from twinbert.data.examples import Dataset
-from twinbert.data.nli import read_klue_nli, read_kornli, read_mrpc, read_nli_csv, read_rte, read_sick_nli
-from twinbert.data.retrieval import read_cranfield
-from twinbert.data.sts import read_klue_sts, read_korsts, read_sick, read_stsb
-from twinbert.data.text import read_text_lines
-from twinbert.errors import InputError
+from ..errors import InputError
+from .classification import read_nsmc, read_sst2
+from .examples import Dataset
+from .nli import read_klue_nli, read_kornli, read_mrpc, read_nli_csv, read_rte, read_sick_nli
+from .retrieval import read_cranfield
+from .sts import read_klue_sts, read_korsts, read_sick, read_stsb
+from .text import read_text_lines
 
 DATA_ENV = "TWINBERT_DATA"
 

@@ -1,11 +1,10 @@
 """Plain text: one example per non-blank line (WikiText-2 raw files, or any UTF-8 text)."""
-
 from __future__ import annotations
 
 from pathlib import Path
 
-from twinbert.data._io import read_text, require_rows, split_lines
-from twinbert.data.examples import Dataset, TextExample
+from ._io import read_text, require_rows, split_lines
+from .examples import Dataset, TextExample
 
 
 def read_text_lines(path: str | Path) -> Dataset:

@@ -11,7 +11,8 @@ from ..errors import InputError
 from ..similarity import METRICS, similarity
 
 # encoder.encode keywords an evaluator passes through; anything else is a caller's mistake.
-ENCODE_OPTIONS = ("pooling", "layers", "normalize", "batch_tokens", "precision", "show_progress")
+ENCODE_OPTIONS = ("pooling", "layers", "normalize", "batch_tokens", "precision", "show_progress", "prompt_name",
+                  "prompt")
 
 
 def check_encode_options(options: dict) -> dict:

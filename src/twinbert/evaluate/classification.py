@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data._io import NLI_LABELS
+from ..data import NLI_LABELS
 from ..errors import InputError
 
 

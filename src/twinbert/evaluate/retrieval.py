@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ._common import check_encode_options, check_similarities, describe
+from ._common import check_encode_options, check_similarities, describe, encode_unique, rows
 
 MAIN_METRIC = "cosine_ndcg@10"
 DEFAULT_K = {"accuracy_at_k": (1, 3, 5, 10), "precision_recall_at_k": (1, 3, 5, 10, 100),
@@ -130,11 +130,8 @@ def evaluate_retrieval(encoder, data, *, metric: str = "cosine", accuracy_at_k=D
           "map_at_k": _ks(map_at_k, "map_at_k")}
     collection = as_collection(data)
     query_ids, queries, corpus_ids, documents = check_collection(data)
-    unique = list(dict.fromkeys(queries + documents))
-    vectors = np.asarray(encoder.encode(unique, **options))
-    position = {t: i for i, t in enumerate(unique)}
-    query_vectors = vectors[[position[t] for t in queries]]
-    corpus_vectors = vectors[[position[t] for t in documents]]
+    vectors, position = encode_unique(encoder, queries + documents, options)
+    query_vectors, corpus_vectors = rows(vectors, position, queries), rows(vectors, position, documents)
     depth = max(max(v) for v in ks.values())
     if index == "flat":
         hits = semantic_search(query_vectors, corpus_vectors, top_k=depth, metric=metric)

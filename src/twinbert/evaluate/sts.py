@@ -17,8 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ._common import (check_encode_options, check_similarities, describe, encode_unique, examples_of,
-                      pair_scores, rows)
+from ._common import check_encode_options, check_similarities, describe, encode_unique, examples_of, pair_scores, rows
 
 SIMILARITIES = ("cosine", "euclidean", "manhattan", "dot")
 MAIN_METRIC = "spearman_cosine"

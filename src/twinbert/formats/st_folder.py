@@ -1,29 +1,39 @@
-"""The sentence-transformers folder format: modules.json listing the modules in order, each with its
-own config. Read: both Pooling schemas, the legacy layout with the backbone in 0_Transformer/, Dense,
-Normalize. A folder without modules.json is a plain checkpoint: backbone + mean pooling.
+"""The sentence-transformers folder format: modules.json listing the modules in order, each in its own
+folder with its own config, and config_sentence_transformers.json (prompts, similarity).
+
+Read: both Pooling schemas, the legacy layout with the backbone in 0_Transformer/, Dense, Normalize; each
+module is built by the loader the caller gives for its type (the modules know their own files; this file
+knows the folder). A folder without modules.json is a plain checkpoint: the backbone alone.
 Write: a folder that sentence-transformers 6.x, older readers and text-embeddings-inference can all load.
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..errors import InputError, ModelLoadError
+from ..errors import ModelLoadError
 from .checkpoint import field as check_field
 from .checkpoint import read_json
+
+# the order twinbert runs modules in, which a folder must follow (sentence-transformers would run any order)
+ORDER = ("Transformer", "Pooling", "Dense", "Normalize")
 
 
 @dataclass
 class FolderSpec:
-    """What a model folder holds, before any weights are loaded."""
-    backbone: Path                    # folder with config.json + weights + tokenizer
-    pooling: tuple[str, ...] | None   # None: no Pooling module (plain checkpoint)
-    dense: list[Path] = field(default_factory=list)
-    normalize: bool = False
+    """What a model folder holds: its modules (built, in order) and its settings."""
+    modules: list = field(default_factory=list)
     similarity: str = "cosine"
     prompts: dict = field(default_factory=dict)
-    pooling_config: Path | None = None      # the Pooling module's config.json ...
-    pooling_dimension: int | None = None    # ... and its word_embedding_dimension (the backbone's hidden size)
+    default_prompt_name: str | None = None
+
+
+def write_json(path: Path, data) -> None:
+    """The one JSON writer of model folders (indented, UTF-8 kept readable, a final newline)."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _module_folder(folder: Path, m: dict, i: int, kind: str) -> Path:
@@ -43,78 +53,101 @@ def _settings(path: Path) -> dict:
     return config
 
 
-def read_folder(folder: Path) -> FolderSpec:
-    """Read modules.json and the module configs; every broken file or value is a ModelLoadError
-    naming the file and the field."""
-    from ..modules import pooling
-    from ..similarity import METRICS
-
+def list_modules(folder: Path) -> list[tuple[str, Path]]:
+    """(type, folder) of every module in modules.json, checked: known types, folders that exist, and
+    twinbert's order (Transformer, Pooling, Dense ..., Normalize; each but Dense at most once). Without
+    modules.json: the folder itself as the Transformer."""
     if not (folder / "modules.json").is_file():
-        return FolderSpec(backbone=folder, pooling=None)
+        return [("Transformer", folder)]
     modules = read_json(folder / "modules.json")
     if not isinstance(modules, list):
         raise ModelLoadError(f"{folder / 'modules.json'}: expected a list of modules")
-    spec = FolderSpec(backbone=folder, pooling=None)
+    listed, rank = [], -1
     for i, m in enumerate(modules):
         if not isinstance(m, dict):
             raise ModelLoadError(f"{folder / 'modules.json'}: module {i} is {type(m).__name__}, expected an "
                                  "object with 'type' and 'path'")
         kind = str(m.get("type", "")).rsplit(".", 1)[-1]
-        if kind == "Transformer":
-            spec.backbone = _module_folder(folder, m, i, kind)
-        elif kind == "Pooling":
-            path = _module_folder(folder, m, i, kind) / "config.json"
-            config = _settings(path)
-            try:
-                spec.pooling = pooling.read_config(config, str(path))
-            except InputError as e:  # a broken model folder, not bad user input: name the file
-                message = str(e)
-                raise ModelLoadError(message if message.startswith(str(path)) else f"{path}: {message}") from None
-            spec.pooling_config = path
-            spec.pooling_dimension = check_field(config, "word_embedding_dimension", path, "positive")
-        elif kind == "Dense":
-            spec.dense.append(_module_folder(folder, m, i, kind))
-        elif kind == "Normalize":
-            spec.normalize = True  # it has no files; sentence-transformers may not even create its folder
-        else:
+        if kind not in ORDER:
             raise ModelLoadError(f"{folder / 'modules.json'}: module {i} has type {m.get('type')!r}; "
                                  "twinbert reads Transformer, Pooling, Dense and Normalize")
-    path = folder / "config_sentence_transformers.json"
-    if path.is_file():
-        cfg = _settings(path)
-        spec.similarity = check_field(cfg, "similarity_fn_name", path, "str", "cosine")
-        if spec.similarity not in METRICS:
-            raise ModelLoadError(f"{path}: field 'similarity_fn_name' is {spec.similarity!r}; expected one of "
-                                 + ", ".join(METRICS))
-        spec.prompts = check_field(cfg, "prompts", path, "dict", {})
-        for name, prompt in spec.prompts.items():
-            if not isinstance(prompt, str):
-                raise ModelLoadError(f"{path}: field 'prompts' maps {name!r} to {prompt!r}; expected a text")
+        if ORDER.index(kind) < rank or (ORDER.index(kind) == rank and kind != "Dense"):
+            raise ModelLoadError(f"{folder / 'modules.json'}: module {i} ({kind}) is out of order; twinbert "
+                                 "runs Transformer, Pooling, Dense ..., Normalize, in that order, once each "
+                                 "(Dense any number of times)")
+        rank = ORDER.index(kind)
+        # Normalize has no files; sentence-transformers may not even create its folder
+        listed.append((kind, folder if kind == "Normalize" else _module_folder(folder, m, i, kind)))
+    if not listed or listed[0][0] != "Transformer":
+        listed.insert(0, ("Transformer", folder))  # the backbone at the folder's root
+    return listed
+
+
+def backbone_folder(folder: Path) -> Path:
+    """The folder of the Transformer module (the backbone's Hugging Face checkpoint): what the BERT heads
+    load from a sentence-transformers folder."""
+    return list_modules(folder)[0][1]
+
+
+def read_folder(folder: Path, loaders: dict[str, Callable[[Path], Any]]) -> FolderSpec:
+    """The modules of a folder, each built by ``loaders[type](its folder)``, and the folder's settings;
+    every broken file or value is a ModelLoadError naming the file and the field. The small modules are
+    read before the (slow) backbone, so a broken config fails fast."""
+    listed = list_modules(folder)
+    spec = read_settings(folder)
+    built = {i: loaders[kind](path) for i, (kind, path) in enumerate(listed) if kind != "Transformer"}
+    built[0] = loaders["Transformer"](listed[0][1])
+    spec.modules = [built[i] for i in range(len(listed))]
+    check_widths(spec.modules, [path for _, path in listed])
     return spec
 
 
-def check_widths(spec: FolderSpec, hidden_size: int, dense: list[tuple[int, int]]) -> None:
+def read_settings(folder: Path) -> FolderSpec:
+    """config_sentence_transformers.json: similarity, prompts and the default prompt (all optional)."""
+    from ..similarity import METRICS
+
+    spec = FolderSpec()
+    path = folder / "config_sentence_transformers.json"
+    if not path.is_file():
+        return spec
+    cfg = _settings(path)
+    spec.similarity = check_field(cfg, "similarity_fn_name", path, "str", "cosine")
+    if spec.similarity not in METRICS:
+        raise ModelLoadError(f"{path}: field 'similarity_fn_name' is {spec.similarity!r}; expected one of "
+                             + ", ".join(METRICS))
+    spec.prompts = check_field(cfg, "prompts", path, "dict", {})
+    for name, prompt in spec.prompts.items():
+        if not isinstance(prompt, str):
+            raise ModelLoadError(f"{path}: field 'prompts' maps {name!r} to {prompt!r}; expected a text")
+    spec.default_prompt_name = check_field(cfg, "default_prompt_name", path, "str")
+    if spec.default_prompt_name is not None and spec.default_prompt_name not in spec.prompts:
+        raise ModelLoadError(f"{path}: field 'default_prompt_name' is {spec.default_prompt_name!r}, which is not "
+                             f"one of its prompts ({', '.join(map(repr, spec.prompts)) or 'none'})")
+    return spec
+
+
+def check_widths(modules: list, paths: list[Path]) -> None:
     """The modules must fit together: Pooling's word_embedding_dimension is the backbone's hidden size,
     and each Dense (in_features, out_features) takes the width of the vectors the module before it gives."""
-    if spec.pooling_dimension is not None and spec.pooling_dimension != hidden_size:
-        raise ModelLoadError(f"{spec.pooling_config}: field 'word_embedding_dimension' is {spec.pooling_dimension}, "
-                             f"but the Transformer's hidden_size is {hidden_size} ({spec.backbone / 'config.json'})")
-    width, source = hidden_size * len(spec.pooling or ("mean",)), "the Pooling module gives"
-    for path, (n_in, n_out) in zip(spec.dense, dense):
-        if n_in != width:
-            raise ModelLoadError(f"{path / 'config.json'}: field 'in_features' is {n_in}, but {source} "
-                                 f"{width}-dim vectors")
-        width, source = n_out, f"{path.name} gives"
+    hidden, width, source = modules[0].hidden_size, None, None
+    for module, path in zip(modules[1:], paths[1:]):
+        if module.kind == "Pooling":
+            if module.dimension is not None and module.dimension != hidden:
+                raise ModelLoadError(f"{path / 'config.json'}: field 'word_embedding_dimension' is "
+                                     f"{module.dimension}, but the Transformer's hidden_size is {hidden} "
+                                     f"({paths[0] / 'config.json'})")
+            width, source = hidden * len(module.modes), "the Pooling module gives"
+        elif module.kind == "Dense":
+            if width is None:
+                width, source = hidden, "the Pooling module gives"  # mean pooling, added when none is listed
+            if module.in_features != width:
+                raise ModelLoadError(f"{path / 'config.json'}: field 'in_features' is {module.in_features}, but "
+                                     f"{source} {width}-dim vectors")
+            width, source = module.out_features, f"{path.name} gives"
 
 
-def modules_json(n_dense: int, normalize: bool) -> list[dict]:
-    mods = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
-    for k in range(n_dense):
-        i = len(mods)
-        mods.append({"idx": i, "name": str(i), "path": f"{i}_Dense", "type": "sentence_transformers.models.Dense"})
-    if normalize:
-        i = len(mods)
-        mods.append({"idx": i, "name": str(i), "path": f"{i}_Normalize",
-                     "type": "sentence_transformers.models.Normalize"})
-    return mods
+def modules_json(kinds: list[str]) -> list[dict]:
+    """modules.json for modules of these types, in order: the Transformer at the folder's root, every
+    other module in its own folder `{index}_{type}`."""
+    return [{"idx": i, "name": str(i), "path": "" if kind == "Transformer" else f"{i}_{kind}",
+             "type": f"sentence_transformers.models.{kind}"} for i, kind in enumerate(kinds)]

@@ -1,5 +1,7 @@
-"""Input texts for the CLI: .txt (one text per line), .csv/.tsv (a named column, header row) and
-.jsonl (a named field). Read lazily, so a file of any size streams; errors name the file and line.
+"""Texts from a file, one per row, for the library (encoding a file, trimming a vocabulary to a corpus)
+and the CLI alike: .txt (one text per line; a file of any other suffix is read as .txt), .csv/.tsv (a
+named column, header row) and .jsonl (a named field). Read lazily, so a file of any size streams;
+errors name the file, and the line where there is one.
 
 One row per line in .txt and .jsonl: a blank line is an empty text, so output row i is input line i.
 In .csv/.tsv a blank line is no record (the csv convention); every record has as many fields as the

@@ -37,10 +37,14 @@ def build_loss(name: str, *, dimension: int, num_labels: int | None = None, marg
                matryoshka: list[int] | None = None) -> Loss:
     """The loss `name` with its options (None = the loss's default)."""
     key = loss_name(name)
+    if key == "softmax" and (not num_labels or num_labels < 2):
+        raise InputError("loss 'softmax' needs labelled data with at least 2 classes", argument="loss")
+    too_big = [d for d in matryoshka or [] if d > dimension]
+    if too_big:
+        raise InputError(f"matryoshka {too_big[0]}: larger than the embedding dimension {dimension}",
+                         argument="matryoshka")
     try:
         if key == "softmax":
-            if not num_labels or num_labels < 2:
-                raise InputError("loss 'softmax' needs labelled data with at least 2 classes", argument="loss")
             loss = SoftmaxLoss(dimension, num_labels, concat_product=concat_product)
         elif key == "cosine":
             loss = CosineSimilarityLoss()
@@ -55,14 +59,10 @@ def build_loss(name: str, *, dimension: int, num_labels: int | None = None, marg
         else:
             loss = MSELoss()
         if matryoshka:
-            too_big = [d for d in matryoshka if d > dimension]
-            if too_big:
-                raise InputError(f"matryoshka {too_big[0]}: larger than the embedding dimension {dimension}",
-                                 argument="matryoshka")
             loss = MatryoshkaLoss(loss, matryoshka)
-    except ValueError as e:
-        culprit = next((a for a in ("distance", "matryoshka") if a in str(e)), "loss")  # the CLI names its flag
-        raise InputError(f"loss {key}: {e}", argument=culprit) from None
+    except InputError as e:  # a loss refused its options: name the loss, and build_loss's argument
+        argument = "matryoshka" if e.argument in ("dims", "weights") else e.argument
+        raise InputError(f"loss {key}: {e}", argument=argument) from None
     return loss
 
 

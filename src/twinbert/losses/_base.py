@@ -12,6 +12,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import InputError
+from ..similarity import pairwise_scores, score_matrix
+
+DISTANCES = ("euclidean", "manhattan", "cosine")
+
 
 class Loss(nn.Module):
     name: str = ""                      # the --loss name
@@ -22,17 +27,18 @@ class Loss(nn.Module):
         raise NotImplementedError
 
 
+def check_distance(metric: str, what: str = "distance") -> str:
+    if metric not in DISTANCES:
+        raise InputError(f"unknown {what} {metric!r}: expected one of {', '.join(DISTANCES)}", argument="distance")
+    return metric
+
+
 def distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
     """Row-wise distance: euclidean ||a-b||_2, manhattan ||a-b||_1, cosine 1 - cos(a, b)."""
-    if metric == "euclidean":
-        return (a - b).norm(p=2, dim=-1)
-    if metric == "manhattan":
-        return (a - b).abs().sum(dim=-1)
-    if metric == "cosine":
-        return 1 - nn.functional.cosine_similarity(a, b, dim=-1)
-    raise ValueError(f"unknown distance {metric!r}: expected euclidean, manhattan or cosine")
+    score = pairwise_scores(a, b, check_distance(metric))  # twinbert.similarity: higher = closer
+    return 1 - score if metric == "cosine" else -score
 
 
 def cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """cos(a_i, b_j) for every i, j."""
-    return nn.functional.normalize(a, dim=-1) @ nn.functional.normalize(b, dim=-1).T
+    return score_matrix(a, b, "cosine")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Loss, distances
+from ._base import Loss, check_distance, distances
 
 
 class ContrastiveLoss(Loss):
@@ -21,8 +21,7 @@ class ContrastiveLoss(Loss):
     def __init__(self, margin: float = 0.5, distance: str = "cosine"):
         super().__init__()
         self.margin = float(margin)
-        self.distance = distance
-        distances(torch.zeros(1, 1), torch.zeros(1, 1), distance)  # validates the name
+        self.distance = check_distance(distance)
 
     def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         u, v = (e.float() for e in embeddings)

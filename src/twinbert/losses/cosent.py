@@ -7,8 +7,8 @@ cos_k = cos(u_k, v_k); y: gold scores (any scale, only their order matters); sca
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from ..similarity import pairwise_scores
 from ._base import Loss
 
 
@@ -23,7 +23,7 @@ class CoSENTLoss(Loss):
 
     def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         u, v = (e.float() for e in embeddings)
-        cos = nn.functional.cosine_similarity(u, v, dim=-1) * self.scale
+        cos = pairwise_scores(u, v, "cosine") * self.scale
         diff = cos[None, :] - cos[:, None]            # diff[i, j] = cos_j - cos_i
         wanted = labels[:, None] > labels[None, :]    # y_i > y_j
         diff = diff[wanted]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..similarity import pairwise_scores
 from ._base import Loss
 
 
@@ -19,4 +20,4 @@ class CosineSimilarityLoss(Loss):
 
     def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         u, v = (e.float() for e in embeddings)
-        return nn.functional.mse_loss(nn.functional.cosine_similarity(u, v, dim=-1), labels.float())
+        return nn.functional.mse_loss(pairwise_scores(u, v, "cosine"), labels.float())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InputError
 from ._base import Loss
 
 
@@ -16,15 +17,16 @@ class MatryoshkaLoss(Loss):
     def __init__(self, loss: Loss, dims: list[int], weights: list[float] | None = None):
         super().__init__()
         if any(p.requires_grad for p in loss.parameters()):
-            raise ValueError(f"{type(loss).__name__} has parameters sized to the full embedding; "
-                             "it cannot be wrapped in a Matryoshka loss")
+            raise InputError(f"{type(loss).__name__} has parameters sized to the full embedding; "
+                             "it cannot be wrapped in a Matryoshka loss", argument="loss")
         if not dims or any(int(d) < 1 for d in dims):
-            raise ValueError(f"matryoshka dims {dims!r}: expected positive dimensions, e.g. 384,256,128,64")
+            raise InputError(f"matryoshka dims {dims!r}: expected positive dimensions, e.g. 384,256,128,64",
+                             argument="dims")
         self.loss = loss
         self.dims = [int(d) for d in dims]
         self.weights = [float(w) for w in weights] if weights else [1.0] * len(self.dims)
         if len(self.weights) != len(self.dims):
-            raise ValueError("matryoshka weights: one weight per dimension expected")
+            raise InputError("matryoshka weights: one weight per dimension expected", argument="weights")
         self.name = loss.name
         self.columns = loss.columns
         self.label_kind = loss.label_kind

@@ -4,8 +4,10 @@
     loss = cross-entropy(o, gold label)
 
 u, v: the two sentence embeddings (dimension n), k: number of labels. `concat_product=True` appends
-u * v as well (W_t then k x 4n). The classifier W_t is trained with the encoder and saved with the
-training state, not with the sentence encoder (it is not needed to embed sentences).
+u * v as well (W_t then k x 4n). The classifier W_t is trained with the encoder; when the data names
+its labels, twinbert.train.sentence saves it beside the model, in the output folder's softmax_head/
+(`save`: weights and labels), for NLI predictions (twinbert.evaluate.nli_head). It is not a module
+of the sentence encoder: embedding sentences does not need it, and sentence-transformers ignores it.
 """
 from __future__ import annotations
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Loss, distances
-
-METRICS = ("euclidean", "manhattan", "cosine")
+from ._base import Loss, check_distance, distances
 
 
 class TripletLoss(Loss):
@@ -21,10 +19,8 @@ class TripletLoss(Loss):
 
     def __init__(self, margin: float = 1.0, distance: str = "euclidean"):
         super().__init__()
-        if distance not in METRICS:
-            raise ValueError(f"unknown triplet distance {distance!r}: expected one of {', '.join(METRICS)}")
         self.margin = float(margin)
-        self.distance = distance
+        self.distance = check_distance(distance, "triplet distance")
 
     def forward(self, embeddings: list[torch.Tensor], labels=None) -> torch.Tensor:
         a, p, n = (e.float() for e in embeddings)

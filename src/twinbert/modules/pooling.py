@@ -8,12 +8,21 @@ Modes (several may be concatenated, in the order given):
   weighted_mean  position-weighted mean, weight i for the i-th real token (SGPT)
   last_token     the last real token's state
   pooler         the backbone's pooler_output (BERT: tanh(W h_[CLS] + b), trained on NSP)
+
+The maths is `pool`; `Pooling` is the module of the encoder's pipeline (sentence-transformers' Pooling:
+features["token_embeddings"] + ["attention_mask"] -> ["sentence_embedding"]), which reads and writes its
+config.json in both of sentence-transformers' schemas.
 """
 from __future__ import annotations
 
-import torch
+from pathlib import Path
 
-from ..errors import InputError
+import torch
+from torch import nn
+
+from ..errors import InputError, ModelLoadError
+from ..formats.checkpoint import field, read_json
+from ..formats.st_folder import write_json
 
 MODES = ("cls", "mean", "max", "mean_sqrt_len", "weighted_mean", "last_token", "pooler")
 
@@ -58,8 +67,9 @@ def pool(modes: tuple[str, ...], token_states: torch.Tensor, attention_mask: tor
     counts = mask.sum(dim=1).clamp(min=1.0)  # [B, 1]
     out = []
     for mode in modes:
-        if mode == "cls":
-            out.append(states[:, 0])
+        if mode == "cls":  # the first real token: position 0, or the first after an excluded prompt
+            first = attention_mask.long().argmax(dim=1)
+            out.append(states[torch.arange(states.shape[0], device=states.device), first])
         elif mode == "mean":
             out.append((states * mask).sum(dim=1) / counts)
         elif mode == "mean_sqrt_len":
@@ -70,8 +80,8 @@ def pool(modes: tuple[str, ...], token_states: torch.Tensor, attention_mask: tor
             positions = torch.arange(1, states.shape[1] + 1, dtype=states.dtype, device=states.device)
             weights = mask * positions.view(1, -1, 1)
             out.append((states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9))
-        elif mode == "last_token":
-            last = attention_mask.long().sum(dim=1).clamp(min=1) - 1
+        elif mode == "last_token":  # the last real token (right padding)
+            last = states.shape[1] - 1 - attention_mask.long().flip(1).argmax(dim=1)
             out.append(states[torch.arange(states.shape[0], device=states.device), last])
         elif mode == "pooler":
             if pooler_output is None:
@@ -96,7 +106,7 @@ def read_config(config: dict, source: str) -> tuple[str, ...]:
     return modes
 
 
-def write_config(modes: tuple[str, ...], dimension: int) -> dict:
+def write_config(modes: tuple[str, ...], dimension: int, include_prompt: bool = True) -> dict:
     """A Pooling config.json that both schemas understand: the compact `pooling_mode` (read by
     sentence-transformers >= 5) and the legacy boolean flags (older readers, text-embeddings-inference)."""
     if "pooler" in modes:
@@ -106,5 +116,63 @@ def write_config(modes: tuple[str, ...], dimension: int) -> dict:
     config: dict = {"word_embedding_dimension": dimension, "embedding_dimension": dimension}
     config.update({flag: mode in modes for flag, mode in _LEGACY_FLAGS.items()})
     config["pooling_mode"] = names[0] if len(names) == 1 else names
-    config["include_prompt"] = True
+    config["include_prompt"] = include_prompt
     return config
+
+
+class Pooling(nn.Module):
+    """The pooling step of the pipeline. `dimension` is the width of the token states (the Transformer's
+    hidden size); `include_prompt=False` leaves the prompt's tokens out of the pooling (INSTRUCTOR-style
+    models; sentence-transformers' default, and twinbert's, is True: a prompt's tokens are pooled)."""
+    kind = "Pooling"
+    config_keys = ("modes", "dimension", "include_prompt")
+
+    def __init__(self, modes=("mean",), dimension: int | None = None, include_prompt: bool = True):
+        super().__init__()
+        self.modes = parse_modes(modes)
+        self.dimension = dimension
+        self.include_prompt = bool(include_prompt)
+
+    def config(self) -> dict:
+        """The config.json sentence-transformers (any version) and text-embeddings-inference read."""
+        return write_config(self.modes, self.dimension, self.include_prompt)
+
+    @classmethod
+    def from_config(cls, config: dict, source: str) -> Pooling:
+        """From a Pooling config.json's content (either schema); `source` names it in errors."""
+        path = Path(source)
+        try:
+            modes = read_config(config, source)
+        except InputError as e:  # a broken model folder, not bad user input: name the file
+            message = str(e)
+            raise ModelLoadError(message if message.startswith(source) else f"{source}: {message}") from None
+        # sentence-transformers <= 5 writes word_embedding_dimension, 6.x embedding_dimension
+        dimension = field(config, "word_embedding_dimension", path, "positive")
+        if dimension is None:
+            dimension = field(config, "embedding_dimension", path, "positive")
+        return cls(modes, dimension, field(config, "include_prompt", path, "bool", True))
+
+    @classmethod
+    def load(cls, folder: Path) -> Pooling:
+        path = Path(folder) / "config.json"
+        config = read_json(path)
+        if not isinstance(config, dict):
+            raise ModelLoadError(f"{path}: expected an object of settings, got {type(config).__name__}")
+        return cls.from_config(config, str(path))
+
+    def save(self, folder: Path) -> None:
+        write_json(Path(folder) / "config.json", self.config())
+
+    def with_modes(self, modes) -> Pooling:
+        """The same pooling step with other modes (one encode call's `pooling=`)."""
+        return Pooling(modes, self.dimension, self.include_prompt)
+
+    def forward(self, features: dict) -> dict:
+        mask = features["attention_mask"]
+        prompt_length = features.get("prompt_length") or 0
+        if prompt_length and not self.include_prompt:
+            mask = mask.clone()
+            mask[:, :prompt_length] = 0
+        features["sentence_embedding"] = pool(self.modes, features["token_embeddings"], mask,
+                                              features.get("pooler_output"))
+        return features

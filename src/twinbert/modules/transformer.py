@@ -1,7 +1,15 @@
-"""Transformer: a `transformers` backbone and its tokenizer, giving token states of every layer."""
+"""Transformer: a `transformers` backbone and its tokenizer, giving token states of every layer.
+
+This module is the seam for new runtimes and tokenizers. Everything in twinbert that turns text into
+token ids calls `Transformer.tokenize` (or `pieces` / `special_frame` for masked-LM blocks), and everything
+that turns ids into token states calls `Transformer.forward` (features dict in, features dict out). A new
+backend (ONNX Runtime, OpenVINO) replaces what `forward` runs on; a new tokenizer type (SentencePiece
+Unigram ...) plugs in behind `tokenize` / `pieces`. Nothing else needs to change.
+"""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +17,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
+from ..errors import InputError, ModelLoadError
 from ..formats.checkpoint import field, load_backbone, no_progress_bars, read_json
 from ..formats.model_folder import save_model
+
+log = logging.getLogger("twinbert")
 
 
 @dataclass
@@ -20,6 +30,13 @@ class Tokenized:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     truncated: int
+
+    def warn_truncated(self, max_seq_length: int, what: str = "texts") -> Tokenized:
+        """One warning counting the inputs cut at max_seq_length (none when nothing was cut)."""
+        if self.truncated:
+            log.warning("%d of %d %s were longer than max_seq_length=%d tokens and were truncated",
+                        self.truncated, len(self.input_ids), what, max_seq_length)
+        return self
 
 
 # A text longer than max_seq_length * CHARS_PER_TOKEN characters is cut before tokenizing. Generous
@@ -50,6 +67,12 @@ def _cut(text: str, budget: int) -> str:
 
 
 class Transformer(nn.Module):
+    """The first module of every pipeline: text -> token ids (`tokenize`) -> token states (`forward`).
+    Its folder is a Hugging Face checkpoint (config.json, weights, tokenizer) plus sentence_bert_config.json
+    (`config()`: max_seq_length, do_lower_case)."""
+    kind = "Transformer"
+    config_keys = ("max_seq_length", "do_lower_case")
+
     def __init__(self, model, tokenizer, max_seq_length: int | None = None, do_lower_case: bool = False,
                  has_pooler: bool = False):
         super().__init__()
@@ -68,7 +91,7 @@ class Transformer(nn.Module):
 
     @classmethod
     def load(cls, folder: Path, *, head: str | None = None, dtype=torch.float32,
-             trust_remote_code=False, config_overrides: dict | None = None) -> "Transformer":
+             trust_remote_code=False, config_overrides: dict | None = None) -> Transformer:
         """head: a transformers Auto class name (e.g. "AutoModelForMaskedLM") to load the backbone with
         that head on top; the weights the checkpoint lacked are listed in `missing_keys`.
         config_overrides: config fields for the head (see load_backbone)."""
@@ -97,6 +120,17 @@ class Transformer(nn.Module):
         self._fast = getattr(tokenizer, "backend_tokenizer", None)
         self._specials = None
 
+    def config(self) -> dict:
+        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
     @property
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
@@ -106,7 +140,8 @@ class Transformer(nn.Module):
         return int(self.model.config.num_hidden_layers)
 
     def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> Tokenized:
-        """Token ids of each text (or text pair), truncated to max_seq_length tokens.
+        """Token ids of each text (or text pair), truncated to max_seq_length tokens: the one place that
+        tokenizes for the encoder, the heads and training (a new tokenizer type plugs in here).
 
         A text far longer than max_seq_length tokens can hold is cut to a character budget first, so a
         5 MB line costs what a normal line costs (tokenizing it whole would take seconds and hundreds of
@@ -134,7 +169,7 @@ class Transformer(nn.Module):
                 tokens.overflowed[i] = again.overflowed[k]
         return Tokenized(tokens.input_ids, tokens.token_type_ids, sum(tokens.overflowed))
 
-    def _tokenize(self, texts: list[str], pairs: list[str] | None) -> "_Ids":
+    def _tokenize(self, texts: list[str], pairs: list[str] | None) -> _Ids:
         if self.do_lower_case:
             texts = [self._lower(t) for t in texts]
             pairs = None if pairs is None else [self._lower(t) for t in pairs]
@@ -163,16 +198,43 @@ class Transformer(nn.Module):
             return text.lower()
         return "".join(p if k % 2 else p.lower() for k, p in enumerate(self._specials.split(text)))
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None, all_layers: bool = False) -> dict:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None and getattr(self.model.config, "type_vocab_size", 0) > 1:
-            kwargs["token_type_ids"] = token_type_ids
-        out = self.model(**kwargs, output_hidden_states=all_layers, return_dict=True)
-        return {
-            "last_hidden_state": out.last_hidden_state,
-            "hidden_states": out.hidden_states if all_layers else None,
-            "pooler_output": getattr(out, "pooler_output", None) if self.has_pooler else None,
-        }
+    def pieces(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each whole text, without special tokens and without truncation (masked-LM blocks)."""
+        if self.do_lower_case:
+            texts = [self._lower(t) for t in texts]  # as tokenize does (special tokens kept)
+        if self._fast is not None:
+            self._fast.no_truncation()  # tokenize sets its own truncation again on every call
+            self._fast.no_padding()
+            return [e.ids for e in self._fast.encode_batch(list(texts), add_special_tokens=False)]
+        return self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+
+    def special_frame(self) -> tuple[list[int], list[int]]:
+        """The special tokens the tokenizer puts before and after one text ([CLS] / [SEP], <s> / </s> ...)."""
+        bare = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("a")["input_ids"]
+        for i in range(len(full) - len(bare) + 1):
+            if full[i:i + len(bare)] == bare:
+                return list(full[:i]), list(full[i + len(bare):])
+        raise InputError("cannot tell which special tokens the tokenizer adds around a text")
+
+    def model_inputs(self, features: dict) -> dict:
+        """The backbone's keyword arguments from a features dict; token_type_ids only for a model that
+        has more than one token type (RoBERTa-style models have one and must not get them)."""
+        kwargs = {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
+        types = features.get("token_type_ids")
+        if types is not None and getattr(self.model.config, "type_vocab_size", 0) > 1:
+            kwargs["token_type_ids"] = types
+        return kwargs
+
+    def forward(self, features: dict, all_layers: bool = False) -> dict:
+        """features (input_ids, attention_mask, token_type_ids) -> the same dict with token_embeddings
+        (last layer), all_layer_embeddings (every hidden state, 0 = embeddings; only with all_layers) and
+        pooler_output (None for a model without a trained pooler). A new backend replaces this call."""
+        out = self.model(**self.model_inputs(features), output_hidden_states=all_layers, return_dict=True)
+        features["token_embeddings"] = out.last_hidden_state
+        features["all_layer_embeddings"] = out.hidden_states if all_layers else None
+        features["pooler_output"] = getattr(out, "pooler_output", None) if self.has_pooler else None
+        return features
 
     def save(self, path, overwrite: bool = False) -> Path:
         """Write the backbone with its head as a Hugging Face folder (config.json, model.safetensors,
@@ -185,5 +247,4 @@ class Transformer(nn.Module):
             self.model.save_pretrained(str(folder), safe_serialization=True)
         self.tokenizer.model_max_length = self.max_seq_length  # where sentence-transformers 6 reads it
         self.tokenizer.save_pretrained(str(folder))
-        (folder / "sentence_bert_config.json").write_text(
-            json.dumps({"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}, indent=2))
+        (folder / "sentence_bert_config.json").write_text(json.dumps(self.config(), indent=2))

@@ -154,3 +154,15 @@ def trim_vocabulary(encoder, keep_scripts: str | Iterable[str] = ("hangul",), co
               "parameters_before": params_before, "parameters_after": sum(p.numel() for p in encoder.parameters()),
               "corpus_texts": len(texts or [])}
     return encoder, report
+
+
+def trim_to_folder(encoder, output, keep_scripts: str | Iterable[str] = ("hangul",), corpus_files=(),
+                   column: str | None = None, overwrite: bool = False) -> dict:
+    """Trim `encoder` with the texts of `corpus_files` (txt / csv / tsv / jsonl, `column` naming the text
+    field) and save it to `output` (see SentenceEncoder.save for `overwrite`); returns the report."""
+    from ..formats.texts import read_texts
+
+    corpus = [text for path in corpus_files for text in read_texts(path, column)]
+    _, report = trim_vocabulary(encoder, keep_scripts, corpus if corpus_files else None)
+    encoder.save(output, overwrite=overwrite)
+    return {**report, "output": str(output), "corpus_files": [str(p) for p in corpus_files]}

@@ -1,4 +1,4 @@
-"""Approximate nearest-neighbour backends on FAISS (optional extra: ``pip install twinbert[faiss]``).
+"""Approximate nearest-neighbour backends on FAISS (optional extra: ``pip install 'twinbert[faiss]'``).
 
 - ``hnsw``: graph index (IndexHNSWFlat inside an IndexIDMap, so rows can go into the graph in
   any order). Params: ``M`` (links per node, 32), ``ef_construction`` (128; with faiss's 40, or
@@ -15,7 +15,6 @@ bare IndexHNSWFlat whose labels are its insertion order; they are read and exten
 Vectors come in already prepared by the Index (unit length for cosine), scores go out with
 higher = more similar, as in the exact search.
 """
-
 from __future__ import annotations
 
 import logging
@@ -25,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from twinbert.errors import InputError
+from .. import extras
+from ..errors import InputError
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "hnsw": {"M": 32, "ef_construction": 128, "ef_search": 128},
@@ -39,13 +39,8 @@ logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 def require_faiss():
-    try:
-        import faiss  # noqa: PLC0415 - optional extra, imported only where used
-    except ImportError as exc:
-        raise InputError("the approximate index backends (backend='hnsw' or 'ivf') need the optional "
-                         "faiss package: pip install 'twinbert[faiss]' (or faiss-cpu); "
-                         "backend='flat' works without it") from exc
-    return faiss
+    return extras.require("faiss", "an approximate index (backend='hnsw' or 'ivf')",
+                          otherwise="backend='flat' works without it")
 
 
 def check_params(backend: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +123,8 @@ class FaissBackend:
         elif np.array_equal(positions, np.arange(len(self), len(self) + len(vectors))):
             self.index.add(vectors)
         else:
-            raise ValueError("a bare HNSW graph takes rows in order only")
+            raise InputError("this index holds a bare HNSW graph (saved before the IndexIDMap wrapper), which "
+                             "takes new rows in order only")
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -153,10 +149,18 @@ class FaissBackend:
         require_faiss().write_index(self.index, str(path))
 
     @classmethod
-    def read(cls, path: Path, backend: str, metric: str, params: dict[str, Any]) -> FaissBackend:
+    def read(cls, path: Path, backend: str, metric: str, params: dict[str, Any], *, dimension: int,
+             count: int, described_by: str = "meta.json") -> FaissBackend:
+        """The index in FAISS's own file at ``path``, checked against what ``described_by`` says
+        of it (its backend, ``count`` vectors of ``dimension``)."""
         faiss = require_faiss()
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise InputError(f"{path}: not a readable FAISS index ({str(exc).splitlines()[0]})") from exc
-        return cls(backend, metric, params, index)
+        ann = cls(backend, metric, params, index)
+        kind = faiss.IndexHNSW if backend == "hnsw" else faiss.IndexIVF
+        if not isinstance(ann.inner, kind) or ann.index.d != dimension or len(ann) != count:
+            raise InputError(f"{path}: holds a {type(ann.inner).__name__} of {len(ann)} vectors of dimension "
+                             f"{ann.index.d}; {described_by} says {backend}, {count} x {dimension}")
+        return ann

@@ -6,115 +6,25 @@ top-k of every new corpus chunk. The largest score matrix ever held is
 ``query_chunk_size x corpus_chunk_size``, so a 1M x 384 corpus is searched without a
 1M x n_queries matrix.
 
-Scores: higher always means more similar.
-
-- ``cosine``:    cos(q, c), in [-1, 1]
-- ``dot``:       q . c
-- ``euclidean``: -||q - c||_2  (the NEGATIVE distance: 0 is an identical vector)
-- ``manhattan``: -||q - c||_1  (the NEGATIVE distance)
-
-Ties are broken by the lower corpus index first, whatever the chunk sizes.
+Scores are twinbert.similarity's: higher always means more similar (euclidean and manhattan give
+the NEGATIVE distance). Ties are broken by the lower corpus index first, whatever the chunk sizes.
 """
-
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import torch
 
-from twinbert.checks import positive_int
-from twinbert.errors import InputError
-from twinbert.similarity import METRICS
+from ..checks import positive_int
+from ..errors import InputError
+from ..similarity import as_embedding_matrix, check_metric, pairwise_scores, score_matrix
 
 DEFAULT_QUERY_CHUNK_SIZE = 256
 DEFAULT_CORPUS_CHUNK_SIZE = 65536
 
 # Largest number of floats gathered at once when re-scoring euclidean candidates exactly.
 _RESCORE_BLOCK = 1 << 22
-
-
-def check_metric(metric: Any) -> str:
-    if metric not in METRICS:
-        raise InputError(f"metric={metric!r} is not supported; accepted: {', '.join(METRICS)}")
-    return metric
-
-
-def check_finite(matrix: torch.Tensor, name: str) -> None:
-    """Refuse NaN and infinite values, naming the first bad row: torch.topk ranks NaN above every
-    number, and one inf makes every score against it inf or NaN. The one finite-check of the search
-    code (embeddings, queries, stored vectors all pass through here)."""
-    # one pass and n floats of memory: a row whose sum is not finite is a suspect (huge finite
-    # values may overflow the sum; the exact check below clears them)
-    suspects = (~torch.isfinite(matrix.sum(dim=1))).nonzero().flatten()
-    if not len(suspects):
-        return
-    rows = matrix[suspects]
-    bad = suspects[~torch.isfinite(rows).all(dim=1)]
-    if len(bad):
-        row = int(bad[0])
-        what = "NaN" if bool(torch.isnan(matrix[row]).any()) else "an infinite value"
-        more = f" ({len(bad)} rows are not finite)" if len(bad) > 1 else ""
-        raise InputError(f"{name} row {row} has {what}{more}; embeddings must be finite numbers")
-
-
-def as_embedding_matrix(x: Any, name: str, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, bool]:
-    """Turn numpy, torch or nested lists into a 2-D float tensor (no copy where possible), in
-    ``dtype`` when given; NaN or infinite values are refused (see check_finite).
-
-    Returns the matrix and whether the input was a single 1-D vector.
-    """
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-        if t.is_sparse:
-            t = t.to_dense()
-    else:
-        if isinstance(x, str) or (
-            isinstance(x, (list, tuple)) and any(isinstance(item, str) for item in x)
-        ):
-            raise InputError(f"{name} must be embeddings (numpy array or torch tensor), not texts; "
-                             "encode the texts first")
-        try:
-            arr = np.asarray(x)
-        except ValueError as exc:  # ragged nested lists
-            raise InputError(f"{name} must be a 1-D or 2-D numeric array: {exc}") from exc
-        if arr.dtype.kind not in "iuf":
-            raise InputError(f"{name} must be numeric embeddings, got dtype {arr.dtype}")
-        with warnings.catch_warnings():  # read-only (e.g. memory-mapped) arrays: we never write to them
-            warnings.simplefilter("ignore", UserWarning)
-            t = torch.from_numpy(arr)
-    if t.ndim not in (1, 2):
-        raise InputError(f"{name} must be 1-D (one vector) or 2-D [n, dim], got shape {tuple(t.shape)}")
-    single = t.ndim == 1
-    if single:
-        t = t.unsqueeze(0)
-    if t.shape[1] == 0:
-        raise InputError(f"{name} has dimension 0; embeddings need at least one component")
-    if dtype is not None:
-        t = t.to(dtype)  # before the finite check: float64 values beyond float32's range become inf
-    elif t.dtype not in (torch.float32, torch.float64):
-        t = t.to(torch.float32)
-    check_finite(t, name)
-    return t, single
-
-
-def _prepare(x: torch.Tensor, metric: str) -> torch.Tensor:
-    if metric == "cosine":
-        return torch.nn.functional.normalize(x, dim=1)
-    return x
-
-
-def _score_block(q: torch.Tensor, c: torch.Tensor, metric: str) -> torch.Tensor:
-    """[len(q), len(c)] scores, higher = more similar (q and c already prepared)."""
-    if metric in ("cosine", "dot"):
-        return q @ c.T
-    if metric == "euclidean":
-        # Uses the |q|^2 + |c|^2 - 2 q.c expansion: fast, but loses precision for near-identical
-        # vectors, so the final top-k are re-scored exactly (see _rescore_euclidean).
-        return -torch.cdist(q, c)
-    return -torch.cdist(q, c, p=1)
 
 
 def _sort_rows(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,8 +68,8 @@ def _rescore_euclidean(q: torch.Tensor, corpus: torch.Tensor,
     out = torch.empty(indices.shape, dtype=q.dtype, device=q.device)
     for start in range(0, len(q), step):
         idx = indices[start:start + step]
-        diff = q[start:start + step, None, :] - corpus[idx.flatten()].view(*idx.shape, dim)
-        out[start:start + step] = -torch.linalg.vector_norm(diff, dim=2)
+        candidates = corpus[idx.flatten()].view(*idx.shape, dim)
+        out[start:start + step] = pairwise_scores(q[start:start + step, None, :], candidates, "euclidean")
     return out
 
 
@@ -175,11 +85,12 @@ def chunked_topk(queries: torch.Tensor, corpus: torch.Tensor, k: int, metric: st
     n = corpus.shape[0]
     k = min(k, n)
     for q_start in range(0, queries.shape[0], query_chunk_size):
-        q = _prepare(queries[q_start:q_start + query_chunk_size], metric)
+        q = queries[q_start:q_start + query_chunk_size]
         best_values = best_indices = None
         for c_start in range(0, n, corpus_chunk_size):
-            c = _prepare(corpus[c_start:c_start + corpus_chunk_size], metric)
-            scores = _score_block(q, c, metric)
+            c = corpus[c_start:c_start + corpus_chunk_size]
+            # the fast euclidean expansion: the top-k are re-scored exactly below
+            scores = score_matrix(q, c, metric, exact=False)
             if exclude_self:
                 lo, hi = max(q_start, c_start), min(q_start + len(q), c_start + len(c))
                 if lo < hi:

@@ -48,7 +48,7 @@ def fingerprint(encoder: Any) -> str | None:
         t = tensors[name].detach()
         if t.is_floating_point():
             t = t.to(torch.bfloat16)
-        digest.update(f"{name}|{tuple(t.shape)}\n".encode("utf-8"))
+        digest.update(f"{name}|{tuple(t.shape)}\n".encode())
         digest.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     value = "blake2b:" + digest.hexdigest()
     if key is not None:
@@ -63,15 +63,19 @@ def vector_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(kept, default=str))
 
 
-def mismatch(recorded: dict[str, Any], encoder: Any) -> str | None:
+def mismatch(recorded: dict[str, Any], encoder: Any, settings: dict[str, Any] | None = None) -> str | None:
     """Why ``encoder`` does not make the vectors of ``recorded`` (an index's model record with a
-    ``fingerprint``), or None when it does. None also when the encoder has no weights to hash."""
+    ``fingerprint``), or None when it does. None also when the encoder has no weights to hash.
+    settings: the encoder's settings to compare (default ``encoder.settings()``; the index gives those
+    with its corpus prompt)."""
     current = fingerprint(encoder)
     if current is None:
         return None
     name = getattr(encoder, "name", None)
     old = vector_settings(recorded.get("settings"))
-    new = vector_settings(encoder.settings() if callable(getattr(encoder, "settings", None)) else {})
+    if settings is None:
+        settings = encoder.settings() if callable(getattr(encoder, "settings", None)) else {}
+    new = vector_settings(settings)
     for key in sorted(set(old) & set(new)):
         if old[key] != new[key]:
             return (f"the encoder {name!r} has {key} {new[key]!r} but the index was built with "

@@ -13,16 +13,16 @@ other at score 1.0); the result counts them in ``skipped_empty``.
 Memory: the score block is ``query_chunk_size x corpus_chunk_size``; the candidate pool is
 compacted (deduplicated and cut to ``max_pairs``) whenever it outgrows ``2 * max_pairs``.
 """
-
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from twinbert.checks import positive_int
-from twinbert.errors import InputError
-from twinbert.search.exact import as_embedding_matrix, check_metric, chunked_topk
+from ..checks import positive_int
+from ..errors import InputError
+from ..similarity import as_embedding_matrix, check_metric
+from .exact import chunked_topk
 
 DEFAULT_MAX_PAIRS = 500_000
 DEFAULT_QUERY_CHUNK_SIZE = 1024

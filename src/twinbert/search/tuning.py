@@ -20,15 +20,17 @@ of their exact top 10 as held-out abstracts did (IVF nprobe=6: 3.1 % vs 6.2 %; H
 1.6 % vs 4.2 %). So with stand-ins the tuning aims at half the misses the target allows
 (``aim``: 0.975 for 0.95); with given queries it aims at the target itself.
 """
-
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twinbert.errors import InputError
-from twinbert.search.exact import semantic_search
+from ..errors import InputError
+from .exact import semantic_search
+
+if TYPE_CHECKING:
+    from ._faiss import FaissBackend
 
 KNOBS = {"hnsw": "ef_search", "ivf": "nprobe"}
 DEFAULT_RECALL = 0.95
@@ -86,17 +88,19 @@ def _drop_self(rows: list[list[int]], own: np.ndarray | None, k: int) -> list[se
     return [set([i for i in row if i != r][:k]) for row, r in zip(rows, own.tolist())]
 
 
-def tune(index: Any, recall: float = DEFAULT_RECALL, k: int = 10, queries: np.ndarray | None = None,
-         sample: int = DEFAULT_QUERIES, seed: int = 0, held_out: np.ndarray | None = None) -> dict[str, Any]:
-    """Set the index's search knob to the smallest value whose recall@k reaches ``recall``.
+def tune(ann: FaissBackend, vectors: np.ndarray, metric: str, recall: float = DEFAULT_RECALL, k: int = 10,
+         queries: np.ndarray | None = None, sample: int = DEFAULT_QUERIES, seed: int = 0,
+         held_out: np.ndarray | None = None) -> dict[str, Any]:
+    """Set the search knob of ``ann`` to the smallest value whose recall@k reaches ``recall``.
 
-    ``index`` is a :class:`twinbert.search.Index` with an approximate backend. Queries: the
-    stored rows at ``held_out`` (which the ANN structure must not hold yet), or ``queries``
-    (prepared vectors: unit length for cosine), or else ``sample`` random stored rows.
-    Returns the report that the index keeps as ``index.tuning``.
+    ``ann`` is the approximate structure over the rows of ``vectors`` (all of them but those at
+    ``held_out``), as stored for ``metric`` (unit length for cosine): the exact answers come from
+    ``vectors``. Queries: the stored rows at ``held_out`` (which ``ann`` must not hold yet), or
+    ``queries`` (prepared like ``vectors``), or else ``sample`` random stored rows.
+    Returns the report that the Index keeps as ``index.tuning``.
     """
     recall = check_recall(recall)
-    backend, ann, vectors = index.backend, index._ann, index._vectors
+    backend = ann.backend
     n = len(vectors)
     own = None
     if held_out is not None:
@@ -110,7 +114,7 @@ def tune(index: Any, recall: float = DEFAULT_RECALL, k: int = 10, queries: np.nd
     aim = recall if source == "given queries" else 1 - (1 - recall) / _STAND_IN_MISS_FACTOR
     searchable = n - (0 if held_out is None else len(held_out))
     depth = min(k + (own is not None), searchable)
-    truth = _drop_self(_ground_truth(vectors, queries, index.metric, depth, held_out), own, k)
+    truth = _drop_self(_ground_truth(vectors, queries, metric, depth, held_out), own, k)
 
     def measure(value: int) -> tuple[float, float]:
         """(mean recall@k, its lower bound: the mean less two standard errors)."""

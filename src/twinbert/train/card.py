@@ -5,7 +5,10 @@ import dataclasses
 import datetime as dt
 import json
 
-from .loop import TrainConfig, TrainResult
+from .loop import TrainResult
+from .settings import TrainConfig
+
+LOG_NOTE = "Training log: `train_log.jsonl`; learning curve: `learning_curve.png`."
 
 
 def _metrics_table(before: dict | None, best: dict, final: dict) -> list[str]:
@@ -60,8 +63,7 @@ def settings_and_results(config: TrainConfig, result: TrainResult, evals: list[s
 
 def model_card(encoder, datasets: list[dict], config: TrainConfig, result: TrainResult, *, evals: list[str],
                main_metric: str | None, before: dict | None, started: dt.datetime, eval_data: list[dict] = ()) -> str:
-    from .. import __version__
-
+    """README.md of a trained sentence encoder: base model, data and losses, settings, metrics, usage."""
     settings = encoder.settings()
     lines = [
         f"# {result.output.name}: a sentence encoder fine-tuned with twinbert",
@@ -81,11 +83,25 @@ def model_card(encoder, datasets: list[dict], config: TrainConfig, result: Train
                      f"{(d['data'].get('sha256') or '-')[:16]} |")
     lines += ["", *data_files([d["data"] for d in datasets] + list(eval_data))]
     lines += settings_and_results(config, result, evals, main_metric, before)
-    lines += ["## Usage", "", "```python", "import twinbert", "",
-              f"model = twinbert.load({str(result.output)!r})",
-              "vectors = model.encode([\"A man is playing a guitar.\", \"Someone plays an instrument.\"])",
-              "```", "",
-              "The folder is in the sentence-transformers format (also readable by sentence-transformers and "
-              "text-embeddings-inference). Training log: `train_log.jsonl`; learning curve: `learning_curve.png`.",
-              "", f"Trained with twinbert {__version__}, started {started.isoformat(timespec='seconds')}.", ""]
+    lines += _usage(["import twinbert", "", f"model = twinbert.load({str(result.output)!r})",
+                     "vectors = model.encode([\"A man is playing a guitar.\", \"Someone plays an instrument.\"])"],
+                    "The folder is in the sentence-transformers format (also readable by sentence-transformers and "
+                    "text-embeddings-inference). " + LOG_NOTE, started)
     return "\n".join(lines)
+
+
+def head_card(*, title: str, summary: str, data: list[dict], config: TrainConfig, result: TrainResult,
+              evals: list[str], main_metric: str | None, before: dict | None, started: dt.datetime,
+              usage: list[str]) -> str:
+    """README.md of a trained BERT head (classifier, cross-encoder, masked LM): what it is, the data
+    (data_record records, training and evaluation), the settings, the metrics, how to use it."""
+    lines = [f"# {result.output.name}: {title}", "", summary, "", *data_files(data)]
+    lines += settings_and_results(config, result, evals, main_metric, before)
+    return "\n".join(lines + _usage(usage, LOG_NOTE, started))
+
+
+def _usage(code: list[str], note: str, started: dt.datetime) -> list[str]:
+    from .. import __version__
+
+    return ["## Usage", "", "```python", *code, "```", "", note, "",
+            f"Trained with twinbert {__version__}, started {started.isoformat(timespec='seconds')}.", ""]

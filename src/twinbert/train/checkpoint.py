@@ -1,7 +1,9 @@
 """Resumable training state: one folder `checkpoint/` in the output folder, written atomically.
 
-It holds everything an exact resume needs: model and loss weights, optimizer and scheduler state,
-the RNG states (dropout) and the data position (epoch, micro-batch group) next to run. It also holds
+It holds everything an exact resume needs: model and loss weights, optimizer state, the RNG states
+(dropout, masking) and the run's Position (where in the data the next step starts, and the evaluation
+history: best score, patience and decline counters). The learning rate is a function of the step, so it
+needs no state of its own. It also holds
 what the run trains (`run_identity`: the model it started from, every data file with its sha256 and
 a digest of the rows used, the losses and labels): a resume that would continue those weights on
 other data, another model or another loss is refused, naming what changed (`check_run`).
@@ -12,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,6 +26,58 @@ log = logging.getLogger("twinbert")
 
 FOLDER = "checkpoint"
 STATE = "state.pt"
+
+
+@dataclass
+class Position:
+    """Where a run stands: exactly the `position` record of its checkpoints, from which a resumed run
+    goes on. The data position is the NEXT optimizer step's: group `group` of epoch `epoch` (a group is
+    grad_accum micro-batches of that epoch's plan, see twinbert.train.loop)."""
+    step: int = 0                   # optimizer steps taken
+    epoch: int = 0                  # the epoch of the next step
+    group: int = 0                  # the next step's micro-batch group in that epoch
+    best: float | None = None       # the best main-metric score so far
+    best_step: int | None = None    # the step it was reached at (the model kept as the best)
+    best_metrics: dict = field(default_factory=dict)
+    last_metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)   # (step, main score) of every evaluation
+    since_best: int = 0             # evaluations since the best (patience)
+    falling: int = 0                # evaluations in a row whose score fell (decline warning)
+    warnings: list = field(default_factory=list)
+
+    @classmethod
+    def of(cls, state: dict) -> Position:
+        # checkpoints written before issue 12 kept the evaluation history apart, as "tracker"
+        return cls(**state["position"], **state.get("tracker", {}))
+
+    def advance(self, groups: int) -> None:
+        """One optimizer step taken; `groups`: the steps of the current epoch."""
+        self.step += 1
+        self.group += 1
+        if self.group == groups:
+            self.epoch, self.group = self.epoch + 1, 0
+
+    def record(self, metrics: dict, main: str, decline_warning: int) -> tuple[bool, str | None]:
+        """Add an evaluation at this step: (a new best?, the over-fitting warning when the main score fell
+        `decline_warning` evaluations in a row)."""
+        score = float(metrics[main])
+        previous = self.history[-1][1] if self.history else None
+        self.history.append((self.step, score))
+        self.last_metrics = dict(metrics)
+        improved = self.best is None or score > self.best
+        if improved:
+            self.best, self.best_step, self.best_metrics, self.since_best = score, self.step, dict(metrics), 0
+        else:
+            self.since_best += 1
+        self.falling = self.falling + 1 if previous is not None and score < previous else 0
+        if self.falling < decline_warning:
+            return improved, None
+        scores = " -> ".join(f"{s:.4f}" for _, s in self.history[-self.falling - 1:])
+        warning = (f"dev {main} fell {self.falling} evaluations in a row ({scores}): the model is probably "
+                   f"over-fitting; the best model (step {self.best_step}, {self.best:.4f}) is the one kept. "
+                   "Consider fewer epochs, a lower lr or early stopping (patience).")
+        self.warnings.append(warning)
+        return improved, warning
 
 
 def save(output: Path, state: dict) -> None:

@@ -46,8 +46,9 @@ class Dist:
             p.grad = flat[offset:offset + n].view_as(p).clone()
             offset += n
 
-    def mean(self, value: float) -> float:
-        """The sum of `value` over processes (each holds its weighted share of the batch loss)."""
+    def sum(self, value: float) -> float:
+        """The sum of `value` over processes: each holds its share of the batch's mean loss, weighted by
+        its share of the batch, so the sum is the mean loss of the whole batch."""
         if not self.active:
             return value
         t = torch.tensor([value], dtype=torch.float64)

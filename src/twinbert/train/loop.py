@@ -1,21 +1,20 @@
-"""The training loop: short enough to read in one sitting, every knob in TrainConfig.
+"""The training loop: short enough to read in one sitting, every knob in TrainConfig (settings.py).
 
 fit() optimises one model on one or more objectives (each a dataset with its loss), taking their
-batches in turn (round robin). Per optimizer step: `grad_accum` micro-batches, gradients averaged
-over data-parallel processes, clipped, AdamW, linear warm-up then linear decay. Every `eval_every`
-steps (default: each epoch end) the evaluator runs; the best model is kept, patience stops early,
-and a dev score falling evaluation after evaluation is reported. Every checkpoint holds the model,
-optimizer, scheduler, RNG and data position, so `resume=True` continues exactly where a killed run
-stopped, and only that run (same model, data, losses: checkpoint.check_run); the log and card of a
-resumed run say at which step it resumed and how many steps it ran itself. A killed run's temps are
-removed by the next run into the same folder. Output folder: the model (best, or last without an
-evaluator) at its top level, the JSONL log, the learning curve PNG and the model card.
+batches in turn (round robin). Per optimizer step: set the learning rate (linear warm-up, then linear
+decay), `grad_accum` micro-batches forward and backward, gradients summed over data-parallel processes
+and clipped, one AdamW step, a log row. Every `eval_every` steps (default: each epoch end) the
+evaluator runs; the best model is kept, patience stops early, and a dev score falling evaluation after
+evaluation is reported. Every checkpoint holds the model, optimizer, RNG and the run's Position, so
+`resume=True` continues exactly where a killed run stopped, and only that run (same model, data, losses:
+checkpoint.check_run); the log and card of a resumed run say at which step it resumed and how many
+steps it ran itself. A killed run's temps are removed by the next run into the same folder. Output
+folder: see twinbert.train.output.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import shutil
@@ -27,66 +26,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InputError, OutputError
-from ..formats.atomic import atomic_file, atomic_folder, clean_stale
-from ..formats.model_folder import check_target, install
+from ..errors import InputError
+from ..formats.atomic import clean_stale
 from ..progress import Progress
 from . import checkpoint, distributed
+from .checkpoint import Position
 from .objective import Objective
+from .output import LOG_FILE, RunLog, keep_best, publish, truncate_log, write_card
+from .settings import RESUME_MAY_CHANGE, TrainConfig
 
 log = logging.getLogger("twinbert")
-
-LOG_FILE = "train_log.jsonl"
-CURVE_FILE = "learning_curve.png"
-BEST_FOLDER = ".best-model"
-RUN_FILES = (LOG_FILE, CURVE_FILE, checkpoint.FOLDER)  # a run's own files, not the user's (see check_output)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 1
-    max_steps: int | None = None         # stop after this many optimizer steps (overrides epochs)
-    batch_size: int = 16                 # examples per micro-batch, over all processes together
-    lr: float = 2e-5
-    head_lr: float | None = None         # lr of the loss's own weights (softmax classifier); None: lr
-    warmup: float = 0.1                  # fraction of the steps with a linear warm-up
-    weight_decay: float = 0.01           # AdamW; not applied to biases and LayerNorm weights
-    max_grad_norm: float | None = 1.0    # gradient clipping (None: off)
-    grad_accum: int = 1                  # micro-batches per optimizer step
-    precision: str = "float32"           # or "bfloat16" (autocast)
-    seed: int = 42
-    length_grouped: bool = True          # batches of similar token length (less padding)
-    eval_every: int | None = None        # steps between evaluations (None: at each epoch end)
-    checkpoint_every: int | None = None  # steps between resumable checkpoints (None: with each evaluation)
-    patience: int | None = None          # stop after this many evaluations without a new best
-    decline_warning: int = 3             # warn when the dev score fell this many evaluations in a row
-    log_every: int = 10
-    keep_checkpoint: bool = False        # keep checkpoint/ (optimizer state) once the run has finished
-
-    def check(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
-                    "log_every": self.log_every, "decline_warning": self.decline_warning}
-        for name in ("max_steps", "eval_every", "checkpoint_every", "patience"):
-            if getattr(self, name) is not None:
-                positive[name] = getattr(self, name)
-        for name, value in positive.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} = {value!r}: expected a positive whole number", argument=name)
-        for name in ("lr", "head_lr"):
-            value = getattr(self, name)
-            if (name == "lr" or value is not None) and not (
-                    isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                raise InputError(f"{name} = {value!r}: expected a positive number, e.g. 2e-5", argument=name)
-        if not 0 <= self.warmup < 1:
-            raise InputError(f"warmup = {self.warmup!r}: expected a fraction of the steps in [0, 1), e.g. 0.1",
-                             argument="warmup")
-        if self.precision not in ("float32", "bfloat16"):
-            raise InputError(f"precision = {self.precision!r}: expected float32 or bfloat16", argument="precision")
-
-
-# fields a resumed run may change without breaking the replay of the steps already taken
-RESUME_MAY_CHANGE = ("epochs", "max_steps", "eval_every", "checkpoint_every", "patience", "decline_warning",
-                     "log_every", "keep_checkpoint")
 
 
 @dataclass
@@ -107,37 +56,107 @@ class TrainResult:
     steps_run: int | None = None         # steps taken by this run (steps - resumed_at); seconds and speed are its
 
 
-@dataclass
-class _Tracker:
-    """Evaluation history: best score, patience and decline counters (part of every checkpoint)."""
-    best: float | None = None
-    best_step: int | None = None
-    best_metrics: dict = field(default_factory=dict)
-    last_metrics: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)   # (step, main score)
-    since_best: int = 0
-    falling: int = 0
-    warnings: list = field(default_factory=list)
+def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, output: str | Path, *,
+        save_model: Callable[[Path], None], evaluate: Callable[[], dict] | None = None,
+        main_metric: str | None = None, card: Callable[[TrainResult], str] | None = None,
+        resume: bool = False, device: torch.device | str | None = None, show_progress: bool = True,
+        run: dict | None = None) -> TrainResult:
+    """Train `model` on `objectives`; see the module docstring. `save_model(folder)` writes a loadable
+    model into an existing empty folder; `evaluate()` returns a metrics dict holding `main_metric`;
+    `card(result)` returns the model card text (README.md). `run` (checkpoint.run_identity): what the run
+    trains, kept in every checkpoint; a resume with another model, other data or other losses is refused."""
+    config = config.checked()
+    if not objectives or any(len(o) == 0 for o in objectives):
+        raise InputError("nothing to train on: a training dataset has no rows")
+    if evaluate is not None and not main_metric:
+        raise InputError("an evaluator needs the name of its main metric")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    for module in (model, *objectives):
+        module.to(device)
+    weights = _trainable(model, objectives)
+    optimizer = _optimizer(weights, model, objectives, config, device)
+    per_epoch = math.ceil(len(_epoch_plan(objectives, config, 0)) / config.grad_accum)
+    total = min(config.max_steps or per_epoch * config.epochs, per_epoch * config.epochs)
+    lr_scale = _schedule(total, math.ceil(config.warmup * total))
+    peak = [g["lr"] for g in optimizer.param_groups]  # each param group's peak lr
+    session = _Session(model, objectives, optimizer, config, Path(output), save_model, evaluate, main_metric,
+                       run, per_epoch, total)
+    pos = session.start(resume, device)
+    resumed_at = pos.step if resume else None
+    grads = [p for _, p in weights]
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.precision == "bfloat16"
+                else contextlib.nullcontext())
+    progress = Progress(total, "train", enabled=show_progress and session.dist.is_main, unit="steps")
+    progress.done = pos.step
+    eval_every = config.eval_every or per_epoch
+    checkpoint_every = config.checkpoint_every or eval_every
+    meter, groups, stopped = _Meter(), None, False
+    model.train()
+    try:
+        while pos.step < total and pos.epoch < config.epochs and not stopped:
+            if groups is None or pos.group == 0:
+                groups = _step_groups(objectives, config, pos.epoch)
+            tick = time.perf_counter()
+            scale = lr_scale(pos.step)  # the lr
+            for group, top in zip(optimizer.param_groups, peak):
+                group["lr"] = top * scale
+            loss, examples = _micro_steps(objectives, groups[pos.group], session.dist, autocast, pos.step)
+            session.dist.all_reduce_grads(grads)  # gradients of the whole batch, in every process
+            if config.max_grad_norm:  # clip
+                nn.utils.clip_grad_norm_(grads, config.max_grad_norm)
+            optimizer.step()  # step
+            optimizer.zero_grad(set_to_none=True)
+            pos.advance(len(groups))
+            meter.add(examples, time.perf_counter() - tick, session.dist.sum(loss))
+            progress.update(1)
+            if pos.step % config.log_every == 0 or pos.step == total:  # log
+                session.write(meter.row(pos.step, per_epoch, peak[0] * scale, session.dist.world))
+            at_end = pos.group == 0 or pos.step == total  # of an epoch, or of the run
+            if evaluate is not None and (pos.step % eval_every == 0 or at_end):  # evaluate, keep the best
+                stopped = session.evaluate_and_keep_best(pos)
+            if pos.step % checkpoint_every == 0 or at_end or stopped:  # checkpoint; then stop or go on
+                session.checkpoint(pos)
+        session.write({"event": "end", "step": pos.step, "total_steps": total, "resumed_at": resumed_at,
+                       "steps_run": pos.step - (resumed_at or 0), "seconds": round(meter.elapsed(), 2)})
+    finally:
+        progress.close()
+        session.log.close()
+    result = TrainResult(Path(output), pos.step, round(pos.step / per_epoch, 4), round(meter.elapsed(), 2),
+                         meter.speed(session.dist.world), pos.best_step, pos.best_metrics, pos.last_metrics,
+                         stopped, list(pos.warnings), main_metric, total, resumed_at, pos.step - (resumed_at or 0))
+    session.finish(result, card)
+    return result
 
-    def update(self, step: int, metrics: dict, main: str, decline_warning: int) -> tuple[bool, str | None]:
-        score = float(metrics[main])
-        previous = self.history[-1][1] if self.history else None
-        self.history.append((step, score))
-        self.last_metrics = dict(metrics)
-        improved = self.best is None or score > self.best
-        if improved:
-            self.best, self.best_step, self.best_metrics, self.since_best = score, step, dict(metrics), 0
-        else:
-            self.since_best += 1
-        self.falling = self.falling + 1 if previous is not None and score < previous else 0
-        warning = None
-        if self.falling >= decline_warning:
-            scores = " -> ".join(f"{s:.4f}" for _, s in self.history[-self.falling - 1:])
-            warning = (f"dev {main} fell {self.falling} evaluations in a row ({scores}): the model is probably "
-                       f"over-fitting; the best model (step {self.best_step}, {self.best:.4f}) is the one kept. "
-                       "Consider fewer epochs, a lower lr or early stopping (patience).")
-            self.warnings.append(warning)
-        return improved, warning
+
+def merged_metrics(results) -> dict:
+    """One metrics dict from (name, metrics) of several evaluation sets: the first set's under their own
+    names (the main metric is one of them), each later set's prefixed with its name ("sts:test/spearman")."""
+    metrics = {}
+    for k, (name, found) in enumerate(results):
+        prefix = "" if k == 0 else f"{name}/"
+        metrics.update({prefix + m: float(v) for m, v in found.items()})
+    return metrics
+
+
+# ------------------------------------------------------------------ the pieces of a step
+def _trainable(model: nn.Module, objectives: list[Objective]) -> list[tuple[str, nn.Parameter]]:
+    """(name, parameter) of every weight to train: the model's, then the losses' own (each once)."""
+    params, seen = [], set()
+    for owner in [model, *objectives]:
+        for name, p in owner.named_parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                params.append((name, p))
+    return params
+
+
+def _optimizer(params, model: nn.Module, objectives: list[Objective], config: TrainConfig,
+               device: torch.device) -> torch.optim.AdamW:
+    heads = {id(p) for o in objectives for p in o.parameters()} - {id(p) for p in model.parameters()}
+    # fused: the update of every tensor of a param group in one kernel instead of a Python loop over the
+    # tensors, which took ~40 % of a CPU step (measured when introduced); other devices have no fused kernel
+    return torch.optim.AdamW(_param_groups(params, heads, config), lr=config.lr,
+                             fused=device.type in ("cpu", "cuda"))
 
 
 def _param_groups(params: list[tuple[str, nn.Parameter]], heads: set[int], config: TrainConfig) -> list[dict]:
@@ -155,6 +174,7 @@ def _param_groups(params: list[tuple[str, nn.Parameter]], heads: set[int], confi
 
 
 def _schedule(total: int, warmup_steps: int) -> Callable[[int], float]:
+    """The lr of step `step` (0-based) as a fraction of the peak: linear warm-up, then linear decay to 0."""
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / (warmup_steps + 1)
@@ -172,240 +192,163 @@ def _epoch_plan(objectives: list[Objective], config: TrainConfig, epoch: int) ->
     return merged
 
 
-def fit(model: nn.Module, objectives: list[Objective], config: TrainConfig, output: str | Path, *,
-        save_model: Callable[[Path], None], evaluate: Callable[[], dict] | None = None,
-        main_metric: str | None = None, card: Callable[[TrainResult], str] | None = None,
-        resume: bool = False, device: torch.device | str | None = None, show_progress: bool = True,
-        run: dict | None = None) -> TrainResult:
-    """Train `model` on `objectives`; see the module docstring. `save_model(folder)` writes a loadable
-    model into an existing empty folder; `evaluate()` returns a metrics dict holding `main_metric`;
-    `card(result)` returns the model card text (README.md). `run` (checkpoint.run_identity): what the run
-    trains, kept in every checkpoint; a resume with another model, other data or other losses is refused."""
-    config.check()
-    if not objectives or any(len(o) == 0 for o in objectives):
-        raise InputError("nothing to train on: a training dataset has no rows")
-    if evaluate is not None and not main_metric:
-        raise InputError("an evaluator needs the name of its main metric")
-    output = Path(output)
-    dist = distributed.current()
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model.to(device)
-    for o in objectives:
-        o.to(device)
+def _step_groups(objectives: list[Objective], config: TrainConfig, epoch: int) -> list[list[tuple[int, list[int]]]]:
+    """The micro-batches of each optimizer step of `epoch` (grad_accum of them; the last step may have fewer)."""
+    plan = _epoch_plan(objectives, config, epoch)
+    return [plan[s:s + config.grad_accum] for s in range(0, len(plan), config.grad_accum)]
 
-    params, seen = [], set()
-    for owner in [model, *objectives]:
-        for name, p in owner.named_parameters():
-            if p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                params.append((name, p))
-    # the fused kernel: one pass over all parameters (the unfused update is ~40 % of a CPU step)
-    heads = {id(p) for o in objectives for p in o.parameters()} - {id(p) for p in model.parameters()}
-    optimizer = torch.optim.AdamW(_param_groups(params, heads, config), lr=config.lr,
-                                  fused=device.type in ("cpu", "cuda"))
-    per_epoch = math.ceil(len(_epoch_plan(objectives, config, 0)) / config.grad_accum)
-    total = min(config.max_steps or per_epoch * config.epochs, per_epoch * config.epochs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, math.ceil(config.warmup * total)))
-    tracker = _Tracker()
-    step, start_epoch, start_group, resumed_at = 0, 0, 0, None
 
-    if dist.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        stale = clean_stale(output)  # a killed run's temps: never a result, never resumed from
-        if stale:
-            log.info("removed what an interrupted run left in %s: %s", output, ", ".join(stale))
-    dist.barrier()
-    if resume:
-        state = checkpoint.load(output, device)
-        if run is not None:
-            checkpoint.check_run(state.get("run"), run)
-        checkpoint.check_config(state["config"], dataclasses.asdict(config), RESUME_MAY_CHANGE)
-        model.load_state_dict(state["model"])
-        for o, s in zip(objectives, state["objectives"]):
+def _micro_steps(objectives: list[Objective], group: list[tuple[int, list[int]]], dist: distributed.Dist,
+                 autocast, step: int) -> tuple[float, int]:
+    """Forward and backward of one step's micro-batches, each process on its share of every batch; the
+    gradients add up to those of the mean loss over the group. Returns (this process's share of that
+    loss, its examples)."""
+    share, examples = 0.0, 0
+    for k, rows in group:
+        mine = dist.shard(rows)
+        if not mine:
+            continue
+        with autocast:
+            loss = objectives[k].loss(mine)
+        if not torch.isfinite(loss):
+            raise InputError(f"the loss became {loss.item()} at step {step + 1} (objective "
+                             f"{objectives[k].name}); lower the lr or check the data")
+        (loss * (len(mine) / len(rows)) / len(group)).backward()
+        share += loss.item() * len(mine) / len(rows) / len(group)
+        examples += len(mine)
+    return share, examples
+
+
+@dataclass
+class _Meter:
+    """This process's training time and examples, and the loss since the last log row. Not part of a
+    checkpoint: a resumed run reports its own speed."""
+    started: float = field(default_factory=time.perf_counter)
+    examples: int = 0
+    seconds: float = 0.0                 # inside steps only (not evaluations, checkpoints)
+    loss: float = 0.0
+    steps: int = 0
+
+    def add(self, examples: int, seconds: float, loss: float) -> None:
+        self.examples, self.seconds = self.examples + examples, self.seconds + seconds
+        self.loss, self.steps = self.loss + loss, self.steps + 1
+
+    def speed(self, world: int) -> float:
+        return round(self.examples * world / max(self.seconds, 1e-9), 2)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def row(self, step: int, per_epoch: int, lr: float, world: int) -> dict:
+        """The log row of `step`: the mean loss since the previous row, the lr of this step, the speed."""
+        row = {"event": "train", "step": step, "epoch": round(step / per_epoch, 4), "loss": self.loss / self.steps,
+               "lr": lr, "examples_per_s": self.speed(world)}
+        self.loss, self.steps = 0.0, 0
+        return row
+
+
+# ------------------------------------------------------------------ one run's output, evaluation, checkpoints
+@dataclass
+class _Session:
+    """What the loop's helpers share in one run (so that none closes over fit's locals)."""
+    model: nn.Module
+    objectives: list[Objective]
+    optimizer: torch.optim.Optimizer
+    config: TrainConfig
+    output: Path
+    save_model: Callable[[Path], None]
+    evaluate: Callable[[], dict] | None
+    main_metric: str | None
+    identity: dict | None                # what the run trains (checkpoint.run_identity)
+    per_epoch: int
+    total: int
+    dist: distributed.Dist = field(default_factory=distributed.current)
+    log: RunLog | None = None
+
+    def write(self, row: dict) -> None:
+        self.log.write(row)
+
+    def start(self, resume: bool, device: torch.device) -> Position:
+        """Prepare the output folder and open the log: a fresh Position, or the checkpoint's with every
+        weight, optimizer state and random state restored."""
+        if self.dist.is_main:
+            self.output.mkdir(parents=True, exist_ok=True)
+            stale = clean_stale(self.output)  # a killed run's temps: never a result, never resumed from
+            if stale:
+                log.info("removed what an interrupted run left in %s: %s", self.output, ", ".join(stale))
+        self.dist.barrier()
+        pos = self._restore(device) if resume else self._fresh()
+        self.log = RunLog(self.output, self.dist.is_main)
+        if resume:  # the rows before this one were written by the interrupted run
+            self.write({"event": "resume", "step": pos.step, "total_steps": self.total})
+        return pos
+
+    def _fresh(self) -> Position:
+        torch.manual_seed(self.config.seed)
+        if self.dist.is_main:
+            (self.output / LOG_FILE).unlink(missing_ok=True)
+            shutil.rmtree(self.output / checkpoint.FOLDER, ignore_errors=True)
+        return Position()
+
+    def _restore(self, device: torch.device) -> Position:
+        state = checkpoint.load(self.output, device)
+        if self.identity is not None:
+            checkpoint.check_run(state.get("run"), self.identity)
+        checkpoint.check_config(state["config"], dataclasses.asdict(self.config), RESUME_MAY_CHANGE)
+        self.model.load_state_dict(state["model"])
+        for o, s in zip(self.objectives, state["objectives"]):
             o.load_state_dict(s)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        self.optimizer.load_state_dict(state["optimizer"])
         checkpoint.set_rng(state["rng"])
-        step, start_epoch, start_group = (state["position"][k] for k in ("step", "epoch", "group"))
-        tracker = _Tracker(**state["tracker"])
-        resumed_at = step
-        if dist.is_main:
-            _truncate_log(output / LOG_FILE, step)
-            log.info("resuming at step %d of %d (epoch %d)", step, total, start_epoch + 1)
-    else:
-        torch.manual_seed(config.seed)
-        if dist.is_main:
-            (output / LOG_FILE).unlink(missing_ok=True)
-            shutil.rmtree(output / checkpoint.FOLDER, ignore_errors=True)
+        pos = Position.of(state)
+        if self.dist.is_main:
+            truncate_log(self.output / LOG_FILE, pos.step)
+            log.info("resuming at step %d of %d (epoch %d)", pos.step, self.total, pos.epoch + 1)
+        return pos
 
-    log_file = open(output / LOG_FILE, "a", encoding="utf-8") if dist.is_main else None
+    def checkpoint(self, pos: Position) -> None:
+        if self.dist.is_main:
+            checkpoint.save(self.output, {
+                "model": self.model.state_dict(), "objectives": [o.state_dict() for o in self.objectives],
+                "optimizer": self.optimizer.state_dict(), "rng": checkpoint.get_rng(),
+                "position": dataclasses.asdict(pos), "config": dataclasses.asdict(self.config), "run": self.identity})
+            self.write({"event": "checkpoint", "step": pos.step})
+        self.dist.barrier()
 
-    def record(row: dict) -> None:
-        if log_file is not None:
-            log_file.write(json.dumps(row, ensure_ascii=False) + "\n")
-            log_file.flush()
-
-    if resumed_at is not None:  # the rows before this one were written by the interrupted run
-        record({"event": "resume", "step": step, "total_steps": total})
-
-    def run_eval() -> bool:
-        """Evaluate (main process), keep the best model; returns True when patience says stop."""
+    def evaluate_and_keep_best(self, pos: Position) -> bool:
+        """Evaluate (main process) and keep the best model; True, in every process, when patience says stop."""
         stop = False
-        if dist.is_main:
-            model.eval()
+        if self.dist.is_main:
+            self.model.eval()
             with torch.inference_mode():
-                metrics = evaluate()
-            model.train()
-            if main_metric not in metrics:
-                raise InputError(f"the evaluator gave no {main_metric!r} (it gave {', '.join(metrics)})")
-            improved, warning = tracker.update(step, metrics, main_metric, config.decline_warning)
-            record({"event": "eval", "step": step, "epoch": round(step / per_epoch, 4), "metrics": metrics,
-                    "main_metric": main_metric, "best": improved})
-            log.info("step %d: %s = %.4f%s", step, main_metric, metrics[main_metric], " (best)" if improved else "")
+                metrics = self.evaluate()
+            self.model.train()
+            main = self.main_metric
+            if main not in metrics:
+                raise InputError(f"the evaluator gave no {main!r} (it gave {', '.join(metrics)})")
+            improved, warning = pos.record(metrics, main, self.config.decline_warning)
+            self.write({"event": "eval", "step": pos.step, "epoch": round(pos.step / self.per_epoch, 4),
+                        "metrics": metrics, "main_metric": main, "best": improved})
+            log.info("step %d: %s = %.4f%s", pos.step, main, metrics[main], " (best)" if improved else "")
             if improved:
-                with atomic_folder(output / BEST_FOLDER, "best model") as tmp:
-                    save_model(tmp)
+                keep_best(self.output, self.save_model)
             if warning:
                 log.warning(warning)
-                record({"event": "warning", "step": step, "message": warning})
-            stop = config.patience is not None and tracker.since_best >= config.patience
-        return dist.broadcast_flag(stop)
+                self.write({"event": "warning", "step": pos.step, "message": warning})
+            stop = self.config.patience is not None and pos.since_best >= self.config.patience
+        return self.dist.broadcast_flag(stop)
 
-    def save_checkpoint(epoch: int, group: int) -> None:
-        if dist.is_main:
-            checkpoint.save(output, {
-                "model": model.state_dict(), "objectives": [o.state_dict() for o in objectives],
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": checkpoint.get_rng(), "position": {"step": step, "epoch": epoch, "group": group},
-                "tracker": dataclasses.asdict(tracker), "config": dataclasses.asdict(config), "run": run})
-            record({"event": "checkpoint", "step": step})
-        dist.barrier()
-
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.precision == "bfloat16"
-                else contextlib.nullcontext())
-    progress = Progress(total, "train", enabled=show_progress and dist.is_main, unit="steps")
-    progress.done = step
-    eval_every = config.eval_every or per_epoch
-    checkpoint_every = config.checkpoint_every or eval_every
-    started, train_seconds, examples, window_loss, window_n = time.perf_counter(), 0.0, 0, 0.0, 0
-    stopped_early = False
-    model.train()
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            plan = _epoch_plan(objectives, config, epoch)
-            groups = [plan[s:s + config.grad_accum] for s in range(0, len(plan), config.grad_accum)]
-            for g in range(start_group if epoch == start_epoch else 0, len(groups)):
-                if step >= total:
-                    break
-                group = groups[g]
-                tick = time.perf_counter()
-                step_loss = 0.0
-                for k, rows in group:
-                    mine = dist.shard(rows)
-                    if not mine:
-                        continue
-                    with autocast:
-                        loss = objectives[k].loss(mine)
-                    if not torch.isfinite(loss):
-                        raise InputError(f"the loss became {loss.item()} at step {step + 1} (objective "
-                                         f"{objectives[k].name}); lower the lr or check the data")
-                    (loss * (len(mine) / len(rows)) / len(group)).backward()
-                    step_loss += loss.item() * len(mine) / len(rows) / len(group)
-                    examples += len(mine)
-                dist.all_reduce_grads([p for _, p in params])
-                if config.max_grad_norm:
-                    nn.utils.clip_grad_norm_([p for _, p in params], config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                train_seconds += time.perf_counter() - tick
-                progress.update(1)
-                window_loss += dist.mean(step_loss)
-                window_n += 1
-                if step % config.log_every == 0 or step == total:
-                    record({"event": "train", "step": step, "epoch": round(step / per_epoch, 4),
-                            "loss": window_loss / window_n, "lr": scheduler.get_last_lr()[0],
-                            "examples_per_s": round(examples * dist.world / max(train_seconds, 1e-9), 2)})
-                    window_loss, window_n = 0.0, 0
-                at_end = g == len(groups) - 1 or step == total
-                if evaluate is not None and (step % eval_every == 0 or at_end):
-                    stopped_early = run_eval()
-                if step % checkpoint_every == 0 or at_end or stopped_early:
-                    following = (epoch, g + 1) if g + 1 < len(groups) else (epoch + 1, 0)
-                    save_checkpoint(*following)
-                if stopped_early:
-                    break
-            if stopped_early or step >= total:
-                break
-        record({"event": "end", "step": step, "total_steps": total, "resumed_at": resumed_at,
-                "steps_run": step - (resumed_at or 0), "seconds": round(time.perf_counter() - started, 2)})
-    finally:
-        progress.close()
-        if log_file is not None:
-            log_file.close()
-    seconds = time.perf_counter() - started
-    result = TrainResult(output, step, round(step / per_epoch, 4), round(seconds, 2),
-                         round(examples * dist.world / max(train_seconds, 1e-9), 2), tracker.best_step,
-                         tracker.best_metrics, tracker.last_metrics, stopped_early, list(tracker.warnings), main_metric,
-                         total, resumed_at, step - (resumed_at or 0))
-    if dist.is_main and resumed_at is not None:
-        log.info("resumed at step %d of %d; ran %d steps", resumed_at, total, result.steps_run)
-    if dist.is_main:
-        _finish(output, model, save_model, result, card, evaluate is not None)
-        if not config.keep_checkpoint:
-            shutil.rmtree(output / checkpoint.FOLDER, ignore_errors=True)
-        if stopped_early:
-            log.info("early stop at step %d: no new best %s in %d evaluations", step, main_metric, config.patience)
-    dist.barrier()
-    return result
-
-
-def _finish(output: Path, model, save_model, result: TrainResult, card, has_eval: bool) -> None:
-    """Publish the model (the best one with an evaluator, else the last) at the top of `output`, then
-    the learning curve and the model card."""
-    best = output / BEST_FOLDER
-    if not has_eval:
-        with atomic_folder(best, "model") as tmp:
-            save_model(tmp)
-    if best.is_dir():  # else a resumed run found no new best: the published model is still the best
-        install(best, output)
-        shutil.rmtree(best)
-    from ..plots import learning_curve
-
-    rows = read_log(output / LOG_FILE)
-    try:
-        learning_curve(rows, output / CURVE_FILE)
-    except OutputError as e:  # matplotlib missing: the numbers are in the log
-        log.warning("no learning curve plot: %s", e)
-    if card is not None:
-        with atomic_file(output / "README.md", "w", encoding="utf-8") as fh:
-            fh.write(card(result))
-
-
-def check_output(output, resume: bool, overwrite: bool = False) -> Path:
-    """The output folder of a training run, checked before any work: missing, empty, or holding only a
-    run's own files. A checkpoint there needs resume=True; a model, or other files, overwrite=True (the
-    model is then replaced at the end of the run and the other files are kept). See
-    twinbert.formats.model_folder."""
-    output = Path(output)
-    if output.is_dir() and (output / checkpoint.FOLDER).exists():
-        if not resume:
-            raise InputError(f"{output}: holds a training checkpoint; pass resume=True to continue it, "
-                             "or choose another folder", argument="resume")
-    elif not resume:
-        check_target(output, overwrite=overwrite, model_ok=False, ignore=RUN_FILES)
-    return output
-
-
-def read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows written after the checkpoint being resumed (the resumed run writes them again)."""
-    rows = [r for r in read_log(path) if r.get("step", 0) <= step]
-    with atomic_file(path, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    def finish(self, result: TrainResult, card: Callable[[TrainResult], str] | None) -> None:
+        """Publish the model, curve and card; drop the checkpoint unless it is to be kept."""
+        if self.dist.is_main:
+            if result.resumed_at is not None:
+                log.info("resumed at step %d of %d; ran %d steps", result.resumed_at, self.total, result.steps_run)
+            publish(self.output, self.save_model, self.evaluate is not None)
+            if card is not None:
+                write_card(self.output, card(result))
+            if not self.config.keep_checkpoint:
+                shutil.rmtree(self.output / checkpoint.FOLDER, ignore_errors=True)
+            if result.stopped_early:
+                log.info("early stop at step %d: no new best %s in %d evaluations", result.steps, self.main_metric,
+                         self.config.patience)
+        self.dist.barrier()

@@ -5,8 +5,8 @@ the evaluation data is read and checked before the model loads.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,16 +14,18 @@ import numpy as np
 import torch
 
 from .. import batching
-from ..checks import positive_int
+from ..data.spec import DataSpec, parse_score_range
+from ..data.spec import load as load_data
 from ..errors import InputError
+from ..evaluate.run import prepare
 from ..losses import LOSSES, build_loss, loss_name
 from . import data as train_data
 from .checkpoint import data_record, model_id, run_identity
 from .distributed import current as current_dist
 from .distributed import device_for_rank
-from .loop import TrainConfig, TrainResult, check_output, fit
+from .loop import TrainConfig, TrainResult, fit, merged_metrics
 from .objective import Objective
-
+from .output import check_output
 
 HEAD_FOLDER = "softmax_head"
 
@@ -85,53 +87,23 @@ class TrainSpec:
     matryoshka: list[int] | None = None
     limit: int | None = None         # first N rows only (quick runs)
 
-
-GENERIC = ("sts", "pairs", "triplets", "nli", "texts")
+    def data_spec(self, data_root=None, skip_bad_rows: bool = False) -> DataSpec:
+        """The data of this spec (twinbert.data.spec), checked now."""
+        return DataSpec(self.task, split=self.split, path=self.data, columns=self.columns,
+                        score_range=self.score_range, limit=self.limit, skip_bad_rows=skip_bad_rows,
+                        data_root=data_root)
 
 
 def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = False):
-    from ..data import load_task, read_pairs, read_text_lines, read_texts
-    from ..data.tasks import TASKS
-    from ..evaluate.run import _read_generic, parse_columns, parse_score_range
-
-    task = spec.task.strip().lower()
-    score_range = None
-    if task in GENERIC:
-        if spec.data is None:
-            raise InputError(f"task {task!r} reads your own file: give data=FILE (a .csv, .tsv or .jsonl file)",
-                             argument="data")
-        if task == "texts" and str(spec.data).endswith(".txt"):
-            dataset = read_text_lines(Path(spec.data))
-        elif task == "texts":
-            dataset = read_texts(spec.data, parse_columns(spec.columns) if spec.columns else ["text"],
-                                 skip_bad_rows=skip_bad_rows)
-        elif task == "pairs" and spec.columns is not None and len(parse_columns(spec.columns)) == 2:
-            first, second = parse_columns(spec.columns)  # unlabelled pairs: mnrl, distillation
-            dataset = read_pairs(spec.data, {"sentence1": first, "sentence2": second}, skip_bad_rows=skip_bad_rows)
-        else:
-            dataset = _read_generic(task, spec.data, spec.columns, spec.score_range, skip_bad_rows)
-            if task == "sts":
-                score_range = parse_score_range(spec.score_range)
-    elif task in TASKS:
-        if spec.data is not None:
-            spec_ = TASKS[task]
-            dataset = dataclasses.replace(spec_.reader(Path(spec.data), skip_bad_rows=skip_bad_rows),
-                                          name=task, split=Path(spec.data).name, kind=spec_.kind)
-        else:
-            dataset = load_task(task, spec.split or "train", root=data_root, skip_bad_rows=skip_bad_rows)
-    else:
-        raise InputError(f"task {spec.task!r}: unknown; expected a registered dataset ({', '.join(TASKS)}) or one "
-                         f"of {', '.join(GENERIC)} (your own file)", argument="task")
-    if spec.limit is not None:
-        positive_int(spec.limit, "limit")
-        dataset = dataclasses.replace(dataset, examples=dataset.examples[:spec.limit])
-    return dataset, score_range
+    """(the Dataset of `spec`, the score range to scale a file's sts scores by, else None)."""
+    data = spec.data_spec(data_root, skip_bad_rows)
+    dataset = load_data(data, split="train")
+    # the user's own sts file is scaled by its declared range; a task's scores by the task's own range
+    return dataset, dataset.score_range if data.task == "sts" else None
 
 
 def parse_eval(spec: str):
     """'stsb:dev' -> an EvalJob (read and checked now)."""
-    from ..evaluate.run import prepare
-
     task, _, split = spec.partition(":")
     return prepare(task, split or None)
 
@@ -148,7 +120,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
 
     if not specs:
         raise InputError("specs is empty: nothing to train; give at least one TrainSpec(task, loss)", argument="specs")
-    config.check()
+    config = config.checked()
     output = check_output(output, resume, overwrite)
     # 1. data and evaluation data, checked before anything heavy
     losses_named = [loss_name(s.loss) for s in specs]
@@ -166,6 +138,26 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     if max_seq_length is not None:
         encoder.max_seq_length = max_seq_length
     torch.manual_seed(config.seed)  # the same fresh loss heads (softmax classifier) in every process
+    objectives, cards = _objectives(encoder, specs, losses_named, datasets, teacher, device)
+    head, head_labels = _softmax_head(objectives)
+    # what a resume must find unchanged: the model, every data file and its rows, the losses, the labels
+    eval_records = [data_record(job.dataset, "eval") for job in jobs]
+    losses = [{"task": s.task, "loss": name, "score_range": list(score_range) if score_range else None,
+               **_loss_options(s)} for s, name, (_, score_range) in zip(specs, losses_named, datasets)]
+    run = run_identity(model, [c["data"] for c in cards], eval_records, losses=losses, labels=head_labels,
+                       teacher=None if teacher is None else model_id(teacher), max_seq_length=encoder.max_seq_length)
+    evaluate = functools.partial(_evaluate_all, encoder, jobs, head, head_labels) if jobs else None
+    main = jobs[0].main_metric if jobs else None
+    started = dt.datetime.now(dt.timezone.utc)
+    before = evaluate() if evaluate is not None and not resume and current_dist().is_main else None
+    card = functools.partial(_card, encoder, cards, config, list(evals), main, before, started, eval_records)
+    return fit(encoder, objectives, config, output, save_model=functools.partial(_save, encoder, head, head_labels),
+               evaluate=evaluate, main_metric=main, card=card, resume=resume, show_progress=show_progress, run=run)
+
+
+def _objectives(encoder, specs: list[TrainSpec], losses_named: list[str], datasets: list, teacher,
+                device) -> tuple[list[SentenceObjective], list[dict]]:
+    """One SentenceObjective per dataset with its loss, and what the model card says of each."""
     objectives, cards = [], []
     for s, name, (dataset, score_range) in zip(specs, losses_named, datasets):
         probe = build_loss(name, dimension=encoder.dimension, num_labels=3, margin=s.margin, distance=s.distance,
@@ -182,43 +174,35 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
         objectives.append(objective)
         cards.append({"data": prepared.source, "loss": name, "loss_class": type(loss).__name__,
                       "options": _loss_options(s), "rows": len(prepared), "truncated": objective.truncated})
-    head, head_labels = _softmax_head(objectives)
-    # what a resume must find unchanged: the model, every data file and its rows, the losses, the labels
-    eval_records = [data_record(job.dataset, "eval") for job in jobs]
-    losses = [{"task": s.task, "loss": name, "score_range": list(score_range) if score_range else None,
-               **_loss_options(s)} for s, name, (_, score_range) in zip(specs, losses_named, datasets)]
-    run = run_identity(model, [c["data"] for c in cards], eval_records, losses=losses, labels=head_labels,
-                       teacher=None if teacher is None else model_id(teacher), max_seq_length=encoder.max_seq_length)
+    return objectives, cards
+
+
+def _evaluate_all(encoder, jobs: list, head, head_labels) -> dict:
+    return merged_metrics((f"{job.task}:{job.split}", _evaluate(encoder, job, head, head_labels)) for job in jobs)
+
+
+def _evaluate(encoder, job, head, head_labels) -> dict:
     from ..evaluate.nli_head import evaluate_nli_head
     from ..evaluate.run import evaluate_dataset
 
-    def evaluate_all() -> dict:
-        metrics = {}
-        for k, job in enumerate(jobs):
-            result = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev)
-            if head is not None and job.dataset.kind == "nli":  # NLI accuracy through the trained classifier
-                result.update(evaluate_nli_head(encoder, head.loss_fn, job.dataset, head_labels))
-            prefix = "" if k == 0 else f"{job.task}:{job.split}/"
-            metrics.update({prefix + m: float(v) for m, v in result.items()})
-        return metrics
-    evaluate = evaluate_all if jobs else None
-    main = jobs[0].main_metric if jobs else None
-    started = dt.datetime.now(dt.timezone.utc)
-    before = evaluate() if evaluate is not None and not resume and current_dist().is_main else None
+    result = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev)
+    if head is not None and job.dataset.kind == "nli":  # NLI accuracy through the trained classifier
+        result.update(evaluate_nli_head(encoder, head.loss_fn, job.dataset, head_labels))
+    return result
 
-    def card(result: TrainResult) -> str:
-        from .card import model_card
 
-        return model_card(encoder, cards, config, result, evals=list(evals), main_metric=main,
-                          before=before, started=started, eval_data=eval_records)
+def _card(encoder, cards: list[dict], config: TrainConfig, evals: list[str], main: str | None, before: dict | None,
+          started: dt.datetime, eval_records: list[dict], result: TrainResult) -> str:
+    from .card import model_card
 
-    def save_model(folder: Path) -> None:
-        encoder.save(folder)
-        if head is not None:  # the NLI classifier trained beside the encoder, for NLI predictions
-            head.loss_fn.save(folder / HEAD_FOLDER, head_labels)
+    return model_card(encoder, cards, config, result, evals=evals, main_metric=main, before=before, started=started,
+                      eval_data=eval_records)
 
-    return fit(encoder, objectives, config, output, save_model=save_model, evaluate=evaluate, main_metric=main,
-               card=card, resume=resume, show_progress=show_progress, run=run)
+
+def _save(encoder, head, head_labels, folder: Path) -> None:
+    encoder.save(folder)
+    if head is not None:  # the NLI classifier trained beside the encoder, for NLI predictions
+        head.loss_fn.save(folder / HEAD_FOLDER, head_labels)
 
 
 def _loss_options(spec: TrainSpec) -> dict:
@@ -243,8 +227,6 @@ def _check_shape(spec: TrainSpec, name: str, dataset) -> None:
 
 
 def _range(spec: TrainSpec, dataset):
-    from ..evaluate.run import parse_score_range
-
     if spec.score_range is not None:
         return parse_score_range(spec.score_range)
     return getattr(dataset, "score_range", None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from cli_runner import cli_env, run_cli_batch
 from test_classifier import NEGATIVE, POSITIVE, write_tsv
 from test_cross_encoder import PAIRS
@@ -83,6 +82,7 @@ def test_head_commands(tmp_path, tiny_bert):
     assert r["ce_bad_score"]["rc"] == 2 and "bad.tsv, line 2" in r["ce_bad_score"]["stderr"]
 
     assert json.loads(r["mlm_train"]["stdout"])["steps"] == 2
+    assert '"lr": 5e-05' in (mlm / "README.md").read_text()  # the masked LM's lr is the library's default
     assert "new, randomly initialized masked-LM head" in r["mlm_train"]["stderr"]
     doc = json.loads(r["mlm_eval"]["stdout"])
     assert doc["texts"] == 6 and doc["masked_tokens"] > 0 and doc["perplexity"] > 1 and doc["seed"] == 0

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import transformers
+from conftest import build_tiny_bert
 
 from twinbert.bert import fill_mask, load_masked_lm
 from twinbert.errors import InputError, ModelLoadError
-
-from conftest import build_tiny_bert
 
 TEXTS = ["soccer is a really fun [MASK] .", "the [MASK] sat on the [MASK] .", "i love [MASK]"]
 

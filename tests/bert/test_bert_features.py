@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from conftest import build_tiny_bert
 
 import twinbert
 from twinbert.bert import Features, features
 from twinbert.errors import InputError
-
-from conftest import build_tiny_bert
 
 TEXTS = ["i love paris", "the cat sat on the mat .", "soccer is fun"]
 PAIRS = ["it is good", "a dog", "the game is very fun !"]

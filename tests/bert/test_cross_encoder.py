@@ -101,6 +101,9 @@ def test_classification_head(tmp_path, tiny_bert):
     assert not ce.regression and ce.labels == ["entailment", "neutral", "contradiction"]
     probs = ce.predict([("the cat sat", "a cat sat"), ("a", "b")])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1)
+    named = ce.predict_pairs([("the cat sat", "a cat sat"), ("a", "b")])  # the labels named in the library
+    assert [d["label"] for d in named] == [ce.labels[int(p.argmax())] for p in probs]
+    assert list(named[1]["probabilities"]) == ce.labels and named[1]["probabilities"]["neutral"] == probs[1, 1]
     assert ce.evaluate(nli())["confusion"] and len(ce.rerank("the cat", ["a cat", "a dog"], label="neutral")) == 2
     with pytest.raises(InputError, match=r"this cross-encoder classifies pairs into \['entailment', 'neutral', "
                                          r"'contradiction'\]; name the label to rank by"):

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from twinbert.bert import evaluate_masked_lm, fill_mask, load_masked_lm, mask_tokens, train_masked_lm
-from twinbert.bert.mlm import IGNORE, MaskingVocab, masked_lm_counts, masked_lm_metrics, masked_logits, text_blocks
+from twinbert.bert.masking import IGNORE, MaskingVocab
+from twinbert.bert.mlm import masked_lm_counts, masked_lm_metrics, masked_logits, text_blocks
 from twinbert.errors import InputError, ModelLoadError
 from twinbert.train.loop import TrainConfig
 
@@ -147,6 +148,17 @@ def test_training_loss_falls_and_the_folder_fills_masks(tmp_path, tiny_bert):
     answers = fill_mask(model, "the cat sat on the [MASK] .")
     assert len(answers) == 1 and len(answers[0]) == 5
     assert AutoModelForMaskedLM.from_pretrained(str(tmp_path / "mlm")).config.architectures == ["BertForMaskedLM"]
+
+
+def test_the_library_owns_the_masked_lm_defaults(tmp_path, tiny_bert):
+    """lr 5e-5 when the config leaves it unset (the CLI trains with the same), a new head drawn with the
+    seed (the baseline before training is the same on every run)."""
+    train_masked_lm(str(tiny_bert), TEXTS, TrainConfig(max_steps=1, batch_size=8), tmp_path / "mlm", device="cpu",
+                    show_progress=False)
+    assert '"lr": 5e-05' in (tmp_path / "mlm" / "README.md").read_text()
+    runs = [evaluate_masked_lm(str(tiny_bert), TEXTS[:6], seed=3, allow_new_head=True, device="cpu")
+            for _ in range(2)]
+    assert runs[0] == runs[1]
 
 
 def test_bad_input(tiny_bert):

@@ -51,34 +51,22 @@ def remove_stale_temps(target: Path) -> list[Path]:
     return stale
 
 
-def effective_settings(encoder, dimension: int, pooling=None, layers=None, normalize=None, **_) -> dict:
-    """encoder.settings() as overridden by one call's pooling / layers / normalize: what shaped the vectors."""
-    from .modules.pooling import parse_modes
-
-    settings = encoder.settings()
-    if pooling is not None:
-        settings["pooling"] = "+".join(parse_modes(pooling))
-    if layers is not None:
-        settings["layers"] = layers
-    if normalize is not None:
-        settings["normalize"] = bool(normalize)
-    settings["dimension"] = int(dimension)
-    return settings
-
-
 def encode_file(encoder, input_path, output_path, *, column: str | None = None, chunk_rows: int = 8192,
                 show_progress: bool = True, **encode_kwargs) -> dict:
-    """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary."""
+    """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary whose
+    "settings" are what shaped the vectors (encoder.settings of this call's options). `encode_kwargs`:
+    encode()'s keyword arguments (pooling, layers, normalize, batch_tokens, precision, prompt_name ...)."""
     output_path = check_output(output_path, input_path)
     suffix = output_path.suffix.lower()
     positive_int(chunk_rows, "chunk_rows")
+    options = encoder.options(**encode_kwargs)
     total = count_texts(input_path, column)  # also validates the whole file before any encoding
     if total == 0:
         raise InputError(f"{input_path}: no texts to encode")
     remove_stale_temps(output_path)
     start = time.perf_counter()
     chunks = encoder.encode_stream(read_texts(input_path, column), chunk_rows=chunk_rows, total=total,
-                                   show_progress=show_progress, **encode_kwargs)
+                                   show_progress=show_progress, options=options)
     if suffix == ".npy":
         first = next(chunks)
         with atomic_path(output_path) as tmp:
@@ -105,4 +93,4 @@ def encode_file(encoder, input_path, output_path, *, column: str | None = None, 
     seconds = time.perf_counter() - start
     return {"input": str(input_path), "output": str(output_path), "rows": total, "dimension": int(dim),
             "seconds": round(seconds, 3), "rows_per_second": round(total / seconds, 1) if seconds else None,
-            "settings": effective_settings(encoder, dim, **encode_kwargs)}
+            "settings": encoder.settings(options)}

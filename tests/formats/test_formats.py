@@ -22,8 +22,8 @@ def st():
 
 def test_plain_checkpoint_gets_mean_pooling(tiny_bert):
     enc = twinbert.load(str(tiny_bert))
-    assert enc.pooling == ("mean",) and enc.normalize is None and enc.dimension == 32
-    assert twinbert.load(str(tiny_bert), pooling="cls").pooling == ("cls",)
+    assert enc.pooling.modes == ("mean",) and enc.normalize is None and enc.dimension == 32
+    assert twinbert.load(str(tiny_bert), pooling="cls").pooling.modes == ("cls",)
 
 
 def test_twinbert_save_then_sentence_transformers_load(tiny_bert, tmp_path):
@@ -48,7 +48,7 @@ def test_sentence_transformers_save_then_twinbert_load(tiny_bert, tmp_path):
     model = st().SentenceTransformer(modules=[transformer, pooling, dense, models.Normalize()], device="cpu")
     model.save(str(tmp_path / "st"))
     enc = twinbert.load(str(tmp_path / "st"))
-    assert enc.pooling == ("cls",) and len(enc.dense) == 1 and enc.normalize is not None
+    assert enc.pooling.modes == ("cls",) and len(enc.dense) == 1 and enc.normalize is not None
     assert enc.dimension == 16 and enc.max_seq_length == 48
     np.testing.assert_allclose(enc.encode(TEXTS), model.encode(TEXTS), atol=1e-5)
     # ... and back again: twinbert's save of that model still loads in sentence-transformers
@@ -70,7 +70,7 @@ def test_legacy_layout_with_boolean_pooling_flags(tiny_bert, tmp_path):
         {"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
     enc = twinbert.load(str(root))
-    assert enc.pooling == ("mean_sqrt_len",) and enc.max_seq_length == 40
+    assert enc.pooling.modes == ("mean_sqrt_len",) and enc.max_seq_length == 40
     theirs = st().SentenceTransformer(str(root), device="cpu").encode(TEXTS)
     np.testing.assert_allclose(enc.encode(TEXTS), theirs, atol=1e-5)
 

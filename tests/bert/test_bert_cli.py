@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from cli_runner import cli_env, run_cli_batch
+from conftest import build_tiny_bert
 
 import twinbert
 from twinbert.bert import features, fill_mask, load_masked_lm, load_next_sentence, next_sentence
-
-from cli_runner import cli_env, run_cli_batch
-from conftest import build_tiny_bert
 
 MASKED = "soccer is a really fun [MASK] ."
 TWO_MASKS = "the [MASK] sat on the [MASK] ."

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from twinbert.bert import Classifier, train_classifier
-from twinbert.bert.datasets import load_data
 from twinbert.data import Dataset, TextExample
+from twinbert.data.spec import read_spec
 from twinbert.errors import InputError, ModelLoadError
 from twinbert.train.loop import TrainConfig
 
@@ -121,9 +121,9 @@ def test_checkpoint_without_head(tiny_bert, tmp_path):
 def test_empty_file_and_bad_task(tmp_path):
     empty = write_tsv(tmp_path / "empty.tsv", [])
     with pytest.raises(InputError, match=r"empty.tsv: no rows"):
-        load_data(str(empty), "texts")
+        read_spec(str(empty), "classification")
     with pytest.raises(InputError, match="task nope.tsv: neither a registered dataset .* nor an existing file"):
-        load_data("nope.tsv", "texts")
+        read_spec("nope.tsv", "classification")
     with pytest.raises(InputError, match="task stsb: sts data; this command needs classification data"):
-        load_data("stsb", "texts")
+        read_spec("stsb", "classification")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
+from conftest import VOCAB, build_tiny_bert
 
 from twinbert.bert import load_next_sentence, next_sentence
 from twinbert.errors import InputError, ModelLoadError
-
-from conftest import VOCAB, build_tiny_bert
 
 FIRST = ["the cat sat on the mat .", "i love paris", "soccer is fun"]
 SECOND = ["it is happy .", "the game is very fun !", "the dog ran in the park and it is happy"]
