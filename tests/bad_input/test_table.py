@@ -63,6 +63,13 @@ def render(results) -> str:
              "User errors exit 2 with one line on stderr; Ctrl-C exits 130, SIGTERM 143; nothing the user had",
              "is changed and no partial output is left.",
              "",
+             "Empty input follows one rule everywhere: an input file (or list) with nothing to work on is an",
+             "error naming the file, exit 2 (`FILE: no texts to encode|index|add|mine ...` for text inputs,",
+             "`FILE: no rows ...` for data files of pairs or labels); in the library `encode([])` returns an",
+             "empty `(0, dim)` array. Empty strings inside an input are valid texts, and a blank line of a",
+             "`.txt` or `.jsonl` file is an empty text (output row i is input line i); in CSV/TSV a blank line",
+             "is no record, as the CSV convention has it. Mining skips empty texts and counts them.",
+             "",
              "| case | command | exit | message |",
              "|---|---|---|---|"]
     for case in ALL:

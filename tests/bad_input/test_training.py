@@ -16,7 +16,7 @@ from twinbert.bert import train_classifier, train_cross_encoder
 from twinbert.bert.classifier import labelled_texts
 from twinbert.bert.cross_encoder import pair_targets
 from twinbert.bert.mlm import train_masked_lm
-from twinbert.data import PairExample, TextExample, read_pairs, read_texts
+from twinbert.data import PairExample, TextExample, read_labelled_texts, read_pairs
 from twinbert.data.spec import read_spec
 from twinbert.errors import InputError, OutputError
 from twinbert.train import checkpoint
@@ -105,9 +105,9 @@ def test_head_trainings_resume_only_their_own_run(run, tmp_path):
     """Classifier, cross-encoder and masked LM store what they train too."""
     tiny, cfg = run["tiny"], config(max_steps=1)
     texts = labelled_file(tmp_path / "t.tsv", ["neg", "pos"] * 4)
-    train_classifier(str(tiny), read_texts(texts), cfg, tmp_path / "clf", device="cpu", show_progress=False)
+    train_classifier(str(tiny), read_labelled_texts(texts), cfg, tmp_path / "clf", device="cpu", show_progress=False)
     with pytest.raises(InputError, match="labels was \\['neg', 'pos'\\] in the interrupted run but is \\['pos', "):
-        train_classifier(str(tiny), read_texts(texts), cfg, tmp_path / "clf", labels=["pos", "neg"], resume=True,
+        train_classifier(str(tiny), read_labelled_texts(texts), cfg, tmp_path / "clf", labels=["pos", "neg"], resume=True,
                          device="cpu", show_progress=False)
     pairs = read_pairs(run["data"], ["sentence1", "sentence2", "score"], score_range=(0, 5))
     train_cross_encoder(str(tiny), pairs, cfg, tmp_path / "ce", device="cpu", show_progress=False)
@@ -127,8 +127,8 @@ def test_the_card_names_every_data_file_with_its_sha256(run, tmp_path):
     card = (run["out"] / "README.md").read_text()
     assert f"`{run['data'].resolve()}`" in card and hashlib.sha256(run["data"].read_bytes()).hexdigest() in card
     train_file, dev_file = (labelled_file(tmp_path / f"{n}.tsv", ["neg", "pos"] * 4) for n in ("train", "dev"))
-    train_classifier(str(run["tiny"]), read_texts(train_file), config(max_steps=1), tmp_path / "clf",
-                     eval_data=[read_texts(dev_file)], device="cpu", show_progress=False)
+    train_classifier(str(run["tiny"]), read_labelled_texts(train_file), config(max_steps=1), tmp_path / "clf",
+                     eval_data=[read_labelled_texts(dev_file)], device="cpu", show_progress=False)
     card = (tmp_path / "clf" / "README.md").read_text()
     for role, f in (("train", train_file), ("eval", dev_file)):
         assert f"| {role} | " in card and f"`{f.resolve()}` | {hashlib.sha256(f.read_bytes()).hexdigest()}" in card
@@ -208,7 +208,7 @@ def test_a_resumed_run_reports_the_steps_it_ran(run, tmp_path):
 def test_an_unclean_label_is_an_error_with_its_line(tmp_path, label, problem):
     path = labelled_file(tmp_path / "t.tsv", ["neg", "pos", label, "neg"])
     with pytest.raises(InputError, match=f"t.tsv, line 4, {problem}") as e:
-        read_texts(path)
+        read_labelled_texts(path)
     assert "expected a class label" in str(e.value) or "without them" in str(e.value)
     with pytest.raises(InputError, match="line 4"):
         read_spec(str(path), "classification")
@@ -220,7 +220,7 @@ def test_an_unclean_label_is_an_error_with_its_line(tmp_path, label, problem):
 
 def test_declared_labels_decide_what_is_a_class(tmp_path):
     path = labelled_file(tmp_path / "t.tsv", ["neg", "nan", "pos"])
-    assert read_texts(path, labels=["neg", "pos", "nan"]).labels == ["neg", "pos", "nan"]  # declared: a class
+    assert read_labelled_texts(path, labels=["neg", "pos", "nan"]).labels == ["neg", "pos", "nan"]  # declared: a class
     with pytest.raises(InputError, match="t.tsv, line 4, field 'label': 'pos' is not a known label; expected one "
                                          "of neg, nan"):
         read_spec(str(path), "classification", labels="neg,nan")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ._io import NLI_LABELS
 from .classification import read_nsmc, read_sst2, unescape_nsmc
 from .examples import Dataset, PairExample, RetrievalData, TextExample, TripletExample
-from .generic import read_pairs, read_texts, read_triplets
+from .generic import read_labelled_texts, read_pairs, read_triplets
 from .nli import read_klue_nli, read_kornli, read_mrpc, read_nli_csv, read_rte, read_sick_nli
 from .retrieval import read_cranfield
 from .spec import DataSpec, read_spec
@@ -50,7 +50,7 @@ __all__ = [
     "read_sst2",
     "read_stsb",
     "read_text_lines",
-    "read_texts",
+    "read_labelled_texts",
     "read_triplets",
     "resolve_data_root",
     "task_path",

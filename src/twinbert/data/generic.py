@@ -222,7 +222,7 @@ def read_triplets(
     return _finish(path, "triplets", examples, skipped, None, None, set())
 
 
-def read_texts(
+def read_labelled_texts(
     path: str | Path,
     columns: Columns = ("text", "label"),
     *,

@@ -28,7 +28,7 @@ from ..checks import positive_int
 from ..errors import InputError
 from ._io import NLI_LABELS
 from .examples import Dataset, RetrievalData
-from .generic import read_pairs, read_texts, read_triplets
+from .generic import read_labelled_texts, read_pairs, read_triplets
 from .labels import declared_labels
 from .tasks import TASKS, TaskSpec, load_task
 from .text import read_text_lines
@@ -220,7 +220,7 @@ def _read_file(spec: DataSpec, name: str | None) -> Dataset:
         if "anchor" in roles:
             dataset = read_triplets(path, roles, skip_bad_rows=spec.skip_bad_rows)
         elif "text" in roles:
-            dataset = read_texts(path, roles, labels=labels, skip_bad_rows=spec.skip_bad_rows)
+            dataset = read_labelled_texts(path, roles, labels=labels, skip_bad_rows=spec.skip_bad_rows)
         else:
             score_range = (spec.score_range or form.score_range) if "score" in roles else None
             dataset = read_pairs(path, roles, score_range=score_range, labels=labels,
