@@ -26,7 +26,7 @@ from twinbert.data import (
     read_nsmc,
     read_pairs,
     read_stsb,
-    read_texts,
+    read_labelled_texts,
     read_triplets,
     resolve_data_root,
     unescape_nsmc,
@@ -397,12 +397,12 @@ def test_generic_jsonl_triplets_and_texts(tmp_path):
     assert ds.examples == [TripletExample("x", "y", "z"), TripletExample("x2", "y2", "z2")]
     texts = write(tmp_path, "texts.jsonl", '{"t": "good", "y": 1}\n{"t": "bad", "y": 0}\n{"t": "meh"}\n')
     with pytest.raises(InputError, match="line 3, field 'y': is missing; expected a key 'y'; keys found: 't'"):
-        read_texts(texts, ("t", "y"))
-    ds = read_texts(texts, ("t", "y"), skip_bad_rows=True)
+        read_labelled_texts(texts, ("t", "y"))
+    ds = read_labelled_texts(texts, ("t", "y"), skip_bad_rows=True)
     assert ds.examples == [TextExample("good", "1"), TextExample("bad", "0")] and ds.labels == ["0", "1"]
     assert ds.skipped == [(3, "field 'y': is missing")]
     with pytest.raises(InputError, match="line 2, row: is not valid JSON"):
-        read_texts(write(tmp_path, "broken.jsonl", '{"t": "a"}\n{"t": \n'), ("t",))
+        read_labelled_texts(write(tmp_path, "broken.jsonl", '{"t": "a"}\n{"t": \n'), ("t",))
 
 
 def test_generic_file_type_and_column_arguments(tmp_path):
