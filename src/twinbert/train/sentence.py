@@ -16,6 +16,7 @@ import torch
 from .. import batching
 from ..data.spec import DataSpec, parse_score_range
 from ..data.spec import load as load_data
+from ..encode_options import resolve_prompt
 from ..errors import InputError
 from ..evaluate.run import prepare
 from ..losses import LOSSES, build_loss, loss_name
@@ -41,7 +42,10 @@ class SentenceObjective(Objective):
         self.name = data.name
         self.no_duplicates = loss.name == "mnrl"
         transformer = encoder.transformer
-        self.tokens = [transformer.tokenize(list(col)) for col in data.columns]
+        # the model's default prompt (e5's "query: "), as encode() puts it before every text: training sees
+        # the inputs that inference and evaluation will give it
+        _, prompt = resolve_prompt(encoder, None, None)
+        self.tokens = [transformer.tokenize([(prompt or "") + t for t in col]) for col in data.columns]
         self._lengths = [max(len(t.input_ids[i]) for t in self.tokens) for i in range(len(data))]
         self.texts = data.columns
         self.labels = None if data.labels is None else torch.from_numpy(np.asarray(data.labels))
