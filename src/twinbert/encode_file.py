@@ -4,10 +4,8 @@ Memory stays bounded by one chunk of rows; the output appears only when complete
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import numpy as np
 
 from .checks import positive_int
 from .errors import InputError, OutputError
-from .formats.atomic import atomic_file, atomic_path, check_file_target
+from .formats.atomic import atomic_file, atomic_path, check_file_target, clean_stale
 from .formats.texts import count_texts, read_texts
 
 OUTPUTS = (".npy", ".jsonl")
@@ -37,20 +35,6 @@ def check_output(output_path, input_path=None) -> Path:
 
 
 # the temp names atomic_file / atomic_path give: `.NAME.<8 hex>.tmp` and `.NAME.<8 hex>.tmp<suffix>`
-def _temp_pattern(target: Path) -> re.Pattern:
-    return re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp(?:{re.escape(target.suffix)})?")
-
-
-def remove_stale_temps(target: Path) -> list[Path]:
-    """Remove the temp files a killed (SIGKILL, power loss) earlier write of `target` left beside it;
-    only names of that exact shape, nothing the user wrote."""
-    pattern = _temp_pattern(target)
-    stale = [p for p in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*") if pattern.fullmatch(p.name)]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
-
-
 def encode_file(encoder, input_path, output_path, *, column: str | None = None, chunk_rows: int = 8192,
                 show_progress: bool = True, **encode_kwargs) -> dict:
     """Encode every text of `input_path` into `output_path` (.npy or .jsonl); returns a summary whose
@@ -63,7 +47,7 @@ def encode_file(encoder, input_path, output_path, *, column: str | None = None, 
     total = count_texts(input_path, column)  # also validates the whole file before any encoding
     if total == 0:
         raise InputError(f"{input_path}: no texts to encode")
-    remove_stale_temps(output_path)
+    clean_stale(output_path.parent, output_path.name)  # temps a killed earlier run left: never results
     start = time.perf_counter()
     chunks = encoder.encode_stream(read_texts(input_path, column), chunk_rows=chunk_rows, total=total,
                                    show_progress=show_progress, options=options)

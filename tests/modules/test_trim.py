@@ -114,6 +114,22 @@ def test_cli_trim_vocab(unigram, tmp_path):
     assert "\u2581cat" in model.tokenizer.get_vocab() and "\u2581привет" not in model.tokenizer.get_vocab()
 
 
+def test_trim_never_writes_over_the_model_it_reads(unigram, tmp_path):
+    import shutil
+
+    from twinbert.cli.main import main
+    from twinbert.errors import OutputError
+    from twinbert.modules.trim import trim_to_folder
+
+    folder = tmp_path / "model"
+    shutil.copytree(unigram, folder)
+    before = (folder / "model.safetensors").read_bytes()
+    with pytest.raises(OutputError, match="is the folder of the model being trimmed"):
+        trim_to_folder(twinbert.load(str(folder), device="cpu"), folder / ".." / "model", "hangul")
+    assert main(["trim-vocab", str(folder), str(folder), "--keep-script", "hangul"]) == 2
+    assert (folder / "model.safetensors").read_bytes() == before
+
+
 @pytest.mark.slow
 def test_multilingual_e5_small_trimmed_to_korean(tmp_path, monkeypatch):
     """~117M -> under 40M parameters, and the same vectors for every KorSTS test sentence it covers."""

@@ -114,22 +114,25 @@ def atomic_folder(target: str | os.PathLike, what: str = "folder"):
 
 
 # the names the writers above give their temps: a dot, the target's name and a tag of 8 hex digits
-_STALE = re.compile(r"\.(?P<name>.+)\.(?:(?P<kind>tmp|old)-[0-9a-f]{8}|[0-9a-f]{8}\.tmp(?:\..+)?)")
+# the temp names the writers here make: atomic_folder / model_folder ".NAME.tmp-TAG" and ".NAME.old-TAG",
+# atomic_file ".NAME.TAG.tmp", atomic_path ".NAME.TAG.tmp" + NAME's own suffix
+_STALE = re.compile(r"\.(?P<name>.+)\.(?:(?P<kind>tmp|old)-[0-9a-f]{8}|[0-9a-f]{8}\.tmp(?P<suffix>\.[^.]+)?)")
 
 
-def clean_stale(folder: str | os.PathLike) -> list[str]:
+def clean_stale(folder: str | os.PathLike, name: str | None = None) -> list[str]:
     """Remove what a killed writer left in `folder` (the temps of atomic_file, atomic_path, atomic_folder
-    and model_folder; nothing else), so a later run never takes one for a result. A `.NAME.old-TAG`
-    whose NAME is missing is the complete previous version (killed between atomic_folder's two renames):
-    it is put back, not deleted. Returns the names handled."""
+    and model_folder; nothing else), so a later run never takes one for a result; with `name`, only the
+    temps of that one target. A `.NAME.old-TAG` whose NAME is missing is the complete previous version
+    (killed between atomic_folder's two renames): it is put back, not deleted. Returns the names handled."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     handled = []
     for entry in sorted(folder.iterdir()):
         match = _STALE.fullmatch(entry.name)
-        if match is None:
-            continue
+        if match is None or (name is not None and match["name"] != name) \
+                or (match["suffix"] and match["suffix"] != Path(match["name"]).suffix):
+            continue  # not a temp of ours (e.g. a user's ".out.npy.0123abcd.tmp.npy.bak")
         if match["kind"] == "old" and entry.is_dir() and not (folder / match["name"]).exists():
             os.replace(entry, folder / match["name"])
         elif entry.is_dir() and not entry.is_symlink():

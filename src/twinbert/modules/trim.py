@@ -160,8 +160,15 @@ def trim_to_folder(encoder, output, keep_scripts: str | Iterable[str] = ("hangul
                    column: str | None = None, overwrite: bool = False) -> dict:
     """Trim `encoder` with the texts of `corpus_files` (txt / csv / tsv / jsonl, `column` naming the text
     field) and save it to `output` (see SentenceEncoder.save for `overwrite`); returns the report."""
+    from pathlib import Path
+
+    from ..errors import OutputError
     from ..formats.texts import read_texts
 
+    source = Path(str(encoder.name))
+    if source.is_dir() and Path(output).resolve() == source.resolve():
+        raise OutputError(f"{output}: is the folder of the model being trimmed; trimming drops tokens for good, "
+                          "so write the trimmed model to another folder", argument="output")
     corpus = [text for path in corpus_files for text in read_texts(path, column)]
     _, report = trim_vocabulary(encoder, keep_scripts, corpus if corpus_files else None)
     encoder.save(output, overwrite=overwrite)
