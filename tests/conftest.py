@@ -40,6 +40,33 @@ def build_tiny_bert(folder: Path, *, seed: int = 0, layers: int = 2, hidden: int
     return folder
 
 
+PIECES = ["<s>", "<pad>", "</s>", "<unk>", "\u2581", ".", ",", "!", "1", "2", "\u2581the", "\u2581cat", "\u2581sat",
+          "s", "a", "t", "c", "h", "e", "\u2581한국", "어", "\u2581문장", "입니다", "한", "국", "\u2581привет", "мир",
+          "\u2581мир", "п", "р", "и", "в", "е", "т", "<mask>"]
+
+
+def build_tiny_unigram(folder: Path, seed: int = 0) -> Path:
+    """A tiny random BERT with an XLM-R-style SentencePiece Unigram tokenizer (Hangul, Latin, Cyrillic)."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True)
+    scores = [0.0] * 4 + [-2.0 - 0.1 * i for i in range(len(PIECES) - 4)]
+    backend = Tokenizer(models.Unigram(list(zip(PIECES, scores)), unk_id=3, byte_fallback=False))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                                                           special_tokens=[("<s>", 0), ("</s>", 2)])
+    backend.add_special_tokens([AddedToken(t, special=True) for t in ("<s>", "<pad>", "</s>", "<unk>", "<mask>")])
+    PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                            pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<mask>",
+                            model_max_length=64).save_pretrained(str(folder))
+    config = BertConfig(vocab_size=len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64, pad_token_id=1)
+    torch.manual_seed(seed)
+    BertModel(config, add_pooling_layer=False).save_pretrained(str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")

