@@ -1,9 +1,11 @@
 # twinbert: `make demo` shows it working, `make test` runs the whole test suite.
-# Both create .venv on first use and install torch 2.13.0 (CPU), twinbert and what it needs.
+# Both create .venv on first use and install torch 2.13.0 (CPU), twinbert and what it needs (and Debian's
+# chromium + chromium-driver, for the browser test of `twinbert serve`'s page, when they are missing).
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test bench clean
 
@@ -11,7 +13,9 @@ $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml]'
+	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml,serve,ray]'
+	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP)
 
 install: $(STAMP)

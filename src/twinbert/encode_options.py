@@ -29,6 +29,8 @@ class EncodeOptions:
     prompt_name: str | None = None          # the model's prompt used, by name ...
     prompt: str | None = None               # ... and its text, put before every input (None: no prompt)
     apply_dense: bool = True                # run the model's Dense modules (False: the pooled backbone states)
+    truncate_dim: int | None = None         # keep the first dimensions (Matryoshka); None: all
+    output_dtype: str = "float32"           # float32, float16, int8, uint8, binary, ubinary (twinbert.quantize)
 
     def to_dict(self) -> dict:
         """JSON-ready, as recorded with results."""
@@ -109,7 +111,8 @@ def resolve_prompt(encoder, prompt_name, prompt) -> tuple[str | None, str | None
 
 def encode_options(encoder, *, pooling=None, layers=None, normalize: bool | None = None, output: str = "sentence",
                    batch_tokens: int | None = None, precision: str | None = None, prompt_name: str | None = None,
-                   prompt: str | None = None, apply_dense: bool = True) -> EncodeOptions:
+                   prompt: str | None = None, apply_dense: bool = True, truncate_dim: int | None = None,
+                   output_dtype: str | None = None) -> EncodeOptions:
     """Every encode option checked, in one place, before any work: a wrong type or value is an
     InputError naming the argument and what it accepts (never a TypeError from deep inside)."""
     choice(output, "output", OUTPUTS)
@@ -140,8 +143,20 @@ def encode_options(encoder, *, pooling=None, layers=None, normalize: bool | None
     elif normalize is None:
         normalize = encoder.normalize is not None
     prompt_name, prompt = resolve_prompt(encoder, prompt_name, prompt)
+    truncate_dim, output_dtype = _compression(encoder, output, truncate_dim, output_dtype)
     return EncodeOptions(
         pooling=modes, layers="last" if layers is None else tuple(layers) if isinstance(layers, list) else layers,
         hidden_states=picked, normalize=normalize, output=output,
         batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS, precision=precision, prompt_name=prompt_name,
-        prompt=prompt, apply_dense=bool(apply_dense))
+        prompt=prompt, apply_dense=bool(apply_dense), truncate_dim=truncate_dim, output_dtype=output_dtype)
+
+
+def _compression(encoder, output: str, truncate_dim, output_dtype) -> tuple[int | None, str]:
+    """truncate_dim and output_dtype checked (twinbert.quantize): sentence vectors only."""
+    from .quantize import check_output_dtype, check_truncate_dim
+
+    output_dtype = check_output_dtype(output_dtype)
+    if output != "sentence" and (truncate_dim is not None or output_dtype != "float32"):
+        raise InputError(f"truncate_dim and output_dtype apply to sentence vectors, not output={output!r}",
+                         argument="truncate_dim" if truncate_dim is not None else "output_dtype")
+    return (None if truncate_dim is None else check_truncate_dim(truncate_dim, encoder.dimension)), output_dtype

@@ -32,6 +32,7 @@ from .modules.normalize import Normalize, l2
 from .modules.pooling import Pooling
 from .modules.transformer import Transformer
 from .progress import Progress
+from .quantize import quantize, truncate
 
 log = logging.getLogger("twinbert")
 
@@ -86,6 +87,29 @@ class SentenceEncoder(nn.Module):
         return self.transformer.dtype
 
     @property
+    def backend(self) -> str:
+        """What runs the backbone at inference: "torch", "onnx" (ONNX Runtime) or "openvino"."""
+        return self.transformer.backend
+
+    @property
+    def precision(self) -> str:
+        """The precision the backbone computes in at inference: float32, bfloat16, float16 or int8."""
+        runtime = self.transformer.runtime
+        return runtime.precision if runtime is not None else str(self.dtype).replace("torch.", "")
+
+    def runtime_info(self) -> dict:
+        """Backend, precision, why they were chosen and the CPU features that decided them (recorded by
+        `twinbert info` and result documents)."""
+        from .runtime import cpu
+
+        choice = getattr(self, "choice", None)
+        record = {"backend": self.backend, "precision": self.precision,
+                  "reason": choice.reason if choice is not None else "set in code"}
+        if self.transformer.runtime is not None:
+            record.update(self.transformer.runtime.describe())
+        return {**record, **cpu.features()}
+
+    @property
     def dimension(self) -> int:
         """Length of the sentence vectors encode() returns with the model's own settings."""
         if len(self.dense):
@@ -127,9 +151,11 @@ class SentenceEncoder(nn.Module):
             "prompt_name": options.prompt_name,
             "prompt": options.prompt,
             "max_seq_length": self.max_seq_length,
-            "dimension": dimension,
+            "dimension": min(dimension, options.truncate_dim or dimension),
+            **({"output_dtype": options.output_dtype} if options.output_dtype != "float32" else {}),
             "similarity": self.similarity_fn_name,
-            "precision": options.precision or str(self.dtype).replace("torch.", ""),
+            "precision": options.precision or self.precision,
+            "backend": self.backend,
             "device": str(self.device),
         }
 
@@ -148,6 +174,7 @@ class SentenceEncoder(nn.Module):
             "parameters": sum(p.numel() for p in self.parameters()),
             "has_pooler": self.transformer.has_pooler,
             "do_lower_case": self.transformer.do_lower_case,
+            "runtime": self.runtime_info(),
         }
 
     # ------------------------------------------------ the pool-and-project path
@@ -171,7 +198,8 @@ class SentenceEncoder(nn.Module):
     def encode(self, texts, *, pooling=None, layers=None, normalize: bool | None = None,
                output: str = "sentence", batch_tokens: int | None = None, precision: str | None = None,
                convert_to: str = "numpy", show_progress: bool | None = None, prompt_name: str | None = None,
-               prompt: str | None = None):
+               prompt: str | None = None, truncate_dim: int | None = None, output_dtype: str | None = None,
+               ranges=None):
         """Encode one text or a list of texts.
 
         pooling: a mode or list of modes (see twinbert.modules.pooling.MODES); default: the model's.
@@ -187,12 +215,16 @@ class SentenceEncoder(nn.Module):
         prompt_name: one of the model's prompts (`encoder.prompts`, e.g. "query" / "passage"); prompt: a
             text of your own. It is put before every text, and its tokens are pooled with the text's (as in
             sentence-transformers). Neither: the model's default prompt (`default_prompt_name`), if any.
+        truncate_dim: keep the first dimensions (Matryoshka models), normalized again when normalize is on.
+        output_dtype: "float32" (default), "float16", "int8", "uint8", "binary" or "ubinary" (twinbert.quantize);
+            int8 / uint8 are calibrated with `ranges` ([2, dim] from twinbert.quantize.calibration_ranges of a
+            sample of the corpus), or with these vectors' own min / max when None.
         """
         single = isinstance(texts, str)
         texts = [texts] if single else text_list(texts)
         options = self.options(pooling=pooling, layers=layers, normalize=normalize, output=output,
                                batch_tokens=batch_tokens, precision=precision, prompt_name=prompt_name,
-                               prompt=prompt)
+                               prompt=prompt, truncate_dim=truncate_dim, output_dtype=output_dtype)
         choice(convert_to, "convert_to", CONVERT_TO)
         if optional_bool(show_progress, "show_progress") is None:
             show_progress = len(texts) >= 5000 and sys.stderr.isatty()
@@ -200,6 +232,8 @@ class SentenceEncoder(nn.Module):
         result = self.run(texts, options, progress)
         if show_progress:
             progress.close()
+        if options.output_dtype != "float32":  # calibrated on these vectors unless ranges are given
+            result = quantize(result, options.output_dtype, ranges)
         if convert_to == "torch":
             result = [torch.from_numpy(r) for r in result] if isinstance(result, list) else torch.from_numpy(result)
         return result[0] if single else result
@@ -214,6 +248,10 @@ class SentenceEncoder(nn.Module):
         if options.output != "sentence":
             raise InputError(f"encode_stream supports output='sentence' only, got output={options.output!r}",
                              argument="output")
+        if options.output_dtype != "float32":
+            raise InputError("encode_stream yields float32 chunks; quantize each with "
+                             "twinbert.quantize.quantize(chunk, output_dtype, ranges) and one set of ranges",
+                             argument="output_dtype")
         positive_int(chunk_rows, "chunk_rows")
         if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
             raise InputError(f"total must be None or the number of texts (0 or more), got {total!r}",
@@ -274,7 +312,10 @@ class SentenceEncoder(nn.Module):
             return stack
 
         batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, store,
-                             batch_tokens=options.batch_tokens, device=self.device, context=modes_of_this_thread)
+                             batch_tokens=options.batch_tokens, device=self.device, context=modes_of_this_thread,
+                             workers=getattr(self.transformer.runtime, "workers", None))
+        if options.truncate_dim is not None:
+            result = truncate(result, options.truncate_dim, options.normalize)
         return result
 
     def _embed_batch(self, batch: tuple, options: EncodeOptions, head: list[nn.Module],
@@ -283,6 +324,9 @@ class SentenceEncoder(nn.Module):
         output="all_layers", or the [rows, tokens, hidden] token states for output="token"."""
         ids, mask, types = batch
         features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        runtime = self.transformer.runtime
+        if runtime is not None and options.precision not in (None, runtime.precision):
+            features["torch"] = True  # a call's own precision: torch autocast, as without a runtime
         if prompt_length:
             features["prompt_length"] = prompt_length
         every = options.hidden_states is not None or options.output == "all_layers"
@@ -337,11 +381,28 @@ class SentenceEncoder(nn.Module):
 
 
 def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str | None = None,
-         precision: str = "float32", *, pooling: str | None = None, trust_remote_code: bool = False) -> SentenceEncoder:
+         precision: str = "float32", *, pooling: str | None = None, trust_remote_code: bool = False,
+         backend: str = "auto", quality: str = "exact", calibration: list[str] | None = None) -> SentenceEncoder:
     """Load a sentence encoder from a folder (sentence-transformers or plain Hugging Face checkpoint)
-    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise."""
+    or a name. A plain checkpoint gets mean pooling unless `pooling` says otherwise.
+
+    backend: "auto" (the fastest exact backend here: OpenVINO or ONNX Runtime on the CPU, torch on a GPU),
+        "torch", "onnx" or "openvino"; training always runs in torch.
+    precision: "float32" (exact), "bfloat16", "float16" (torch), "int8" (onnx / openvino) or "auto": the
+        fastest precision of `quality` ("exact", "near" or "fast") on this hardware (twinbert.runtime.choose).
+    calibration: sentences of your own to fix int8 activation ranges (static int8); default dynamic int8.
+    `encoder.backend` and `encoder.precision` say what runs."""
+    from .runtime import attach
+    from .runtime.choose import choose
+
     check_device(device)
-    dtype = parse_precision(precision)
+    choice = choose(backend, precision, quality, device or default_device())
+    if calibration is not None:
+        calibration = text_list(calibration, "calibration")
+        if choice.precision != "int8":
+            raise InputError(f"calibration sentences are for precision='int8'; this load runs {choice.precision}",
+                             argument="calibration")
+    dtype = parse_precision(choice.precision) if choice.backend == "torch" else parse_precision("float32")
     folder = resolving.resolve(name_or_path)
     loaders = {**LOADERS, "Transformer": lambda path: Transformer.load(path, dtype=dtype,
                                                                        trust_remote_code=trust_remote_code)}
@@ -358,6 +419,8 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
     for layer in encoder.dense:
         layer.to(dtype)
     encoder.eval()
+    attach(encoder, choice, model_folder=folder, calibration=calibration,
+                   fallback=backend == "auto" and choice.precision == "float32")
     return encoder
 
 

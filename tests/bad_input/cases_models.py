@@ -26,7 +26,7 @@ def build(root: Path, tiny: Path) -> None:
     (m / "texts.txt").write_text("the cat sat on the mat\ni love paris\n", encoding="utf-8")
     shutil.copytree(tiny, m / "finished")  # a finished model, as a trainer's output
     (m / "finished" / "notes.txt").write_text("mine", encoding="utf-8")
-    (m / "finished.json").write_text(json.dumps({k: v.hex() if v else v for k, v in _snapshot(m / "finished").items()}))
+    (m / "finished.json").write_text(json.dumps({k: None if v is None else v.hex() for k, v in _snapshot(m / "finished").items()}))
     shutil.copytree(tiny, m / "replace-me")
     (m / "replace-me" / "notes.txt").write_text("mine", encoding="utf-8")
     (m / "replace-me" / "2_Normalize").mkdir()  # a module of the old model the new one lacks
@@ -53,7 +53,7 @@ def build(root: Path, tiny: Path) -> None:
 def _unchanged(root: Path) -> None:
     m = root / "models"
     saved = json.loads((m / "finished.json").read_text())
-    assert {k: v.hex() if v else v for k, v in _snapshot(m / "finished").items()} == saved
+    assert {k: None if v is None else v.hex() for k, v in _snapshot(m / "finished").items()} == saved
 
 
 def _user_files_kept(name: str, present=(), absent=()):

@@ -125,6 +125,8 @@ def test_default_model_matches_transformers(minilm, minilm_path):
     batch, out = transformers_outputs(model, tokenizer, texts, width=16)
     np.testing.assert_array_equal(f.input_ids, batch["input_ids"].numpy())
     assert f.hidden_states.shape == (2, 7, 16, 384)
+    # the default backend (ONNX Runtime) fuses the attention: unnormalized hidden states agree to float32
+    # rounding of their size (values up to ~10), the sentence vectors to 1e-5 (test_parity_minilm.py)
     for k, h in enumerate(out.hidden_states):
-        np.testing.assert_allclose(f.hidden_states[:, k], h.numpy(), atol=1e-5)
-    np.testing.assert_allclose(f.pooler_output, out.pooler_output.numpy(), atol=1e-5)
+        np.testing.assert_allclose(f.hidden_states[:, k], h.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(f.pooler_output, out.pooler_output.numpy(), rtol=1e-4, atol=1e-5)

@@ -92,7 +92,7 @@ def test_encode_options_are_one_frozen_record(full):
     assert options.to_dict() == {
         "pooling": "cls+max", "layers": "first-last", "hidden_states": [1, 2], "normalize": False,
         "output": "sentence", "batch_tokens": 2048, "precision": None, "prompt_name": None, "prompt": None,
-        "apply_dense": False}
+        "apply_dense": False, "truncate_dim": None, "output_dtype": "float32"}
     plain = full.options(apply_dense=False)
     chunks = list(full.encode_stream(iter(TEXTS), chunk_rows=3, show_progress=False, options=plain))
     np.testing.assert_allclose(np.concatenate(chunks), full.run(TEXTS, plain), atol=1e-6)

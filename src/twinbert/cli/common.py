@@ -20,7 +20,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_model(parser, positional: bool = False, optional: bool = False) -> None:
+def add_model(parser, positional: bool = False, optional: bool = False, runtime_flag: str = "--backend") -> None:
+    """--model (or a positional MODEL), --device, --trust-remote-code and the runtime flags (add_runtime;
+    runtime_flag: the name of the backend flag, for a command whose --backend means something else)."""
     if positional:
         parser.add_argument("model", nargs="?" if optional else None,
                             help="model folder or name (e.g. all-MiniLM-L6-v2)")
@@ -28,10 +30,35 @@ def add_model(parser, positional: bool = False, optional: bool = False) -> None:
         parser.add_argument("--model", "-m", default=DEFAULT_MODEL,
                             help=f"model folder or name (default: {DEFAULT_MODEL})")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
-                        help="weights and compute precision (default: float32)")
+    add_runtime(parser, runtime_flag)
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow custom model code shipped with the checkpoint (off by default)")
+
+
+def add_runtime(parser, flag: str = "--backend") -> None:
+    """--backend / --precision / --quality / --calibration (twinbert.load's backend, precision, quality,
+    calibration; twinbert.runtime.choose decides what "auto" means on this machine)."""
+    from ..runtime.choose import BACKENDS, PRECISIONS, QUALITIES
+
+    parser.add_argument(flag, dest="runtime_backend", default="auto", choices=BACKENDS,
+                        help="what runs the model: auto (default: the fastest exact backend here), torch, onnx "
+                             "(ONNX Runtime) or openvino; training always runs in torch")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS,
+                        help="float32 (default, exact), bfloat16, float16 (torch), int8 (onnx/openvino), or "
+                             "auto: the fastest precision of --quality on this machine")
+    parser.add_argument("--quality", default="exact", choices=QUALITIES,
+                        help="for --precision auto: exact (float32), near (bf16 where native) or fast (int8)")
+    parser.add_argument("--calibration", default=None, metavar="FILE",
+                        help="int8: a text file of your own sentences (one a line) to calibrate on (static int8)")
+
+
+def calibration_texts(path: str | None) -> list[str] | None:
+    """The sentences of --calibration (one a line, blank lines skipped)."""
+    if path is None:
+        return None
+    from ..runtime.quantize import read_calibration
+
+    return read_calibration(path)
 
 
 def add_encoding(parser) -> None:
@@ -75,12 +102,20 @@ def check_device(device: str | None) -> None:
 def load_model(args, name: str | None = None, loader=None):
     """The model of --model (or `name`) with --device, --precision and --trust-remote-code, loaded by
     `loader` (default twinbert.load; e.g. Classifier.load or CrossEncoder.load for the heads)."""
+    check_device(args.device)
+    runtime = {"backend": getattr(args, "runtime_backend", "auto"), "quality": getattr(args, "quality", "exact"),
+               "calibration": calibration_texts(getattr(args, "calibration", None))}
     if loader is None:
         from .. import load as loader
+    elif runtime["backend"] not in ("auto", "torch") or runtime["calibration"] is not None:
+        from ..errors import InputError
 
-    check_device(args.device)
+        raise InputError("--backend and --calibration are for sentence encoders; this command runs in torch",
+                         argument="backend")
+    else:
+        runtime = {}
     return loader(name or args.model, device=args.device, precision=args.precision,
-                  trust_remote_code=args.trust_remote_code)
+                  trust_remote_code=args.trust_remote_code, **runtime)
 
 
 def encode_kwargs(args) -> dict:

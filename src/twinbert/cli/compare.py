@@ -16,7 +16,7 @@ def register(sub) -> None:
     common.add_prompt(p)
     p.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"])
     p.add_argument("--device", default=None)
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"])
+    common.add_runtime(p)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--plot", default=None, help="write a grouped bar chart PNG here")
     common.add_json(p)
@@ -24,7 +24,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import load
     from ..compare import check_poolings, compare
     from ..errors import InputError
 
@@ -33,8 +32,7 @@ def run(args) -> int:
         raise InputError(f"--models {args.models!r} names no model: give model folders or names joined by commas")
     common.check_device(args.device)
     poolings = check_poolings([p.strip() for p in args.poolings.split(",") if p.strip()])
-    encoders = {name: load(name, device=args.device, precision=args.precision,
-                           trust_remote_code=args.trust_remote_code) for name in names}
+    encoders = {name: common.load_model(args, name) for name in names}
     result = compare(encoders, args.sentences, poolings, layers=args.layers, metric=args.metric,
                      prompt_name=args.prompt_name, prompt=args.prompt)
     label = (lambda c: c["pooling"]) if len(names) == 1 else (lambda c: f"{c['model']} / {c['pooling']}")

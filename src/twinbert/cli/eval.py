@@ -78,10 +78,18 @@ def _model_kwargs(args) -> dict:
     return {"device": args.device, "precision": args.precision, "trust_remote_code": args.trust_remote_code}
 
 
+def _model(args):
+    """The model name, or (with --backend / --quality / --calibration other than their defaults) the encoder
+    loaded with them: run_eval takes either."""
+    if (args.runtime_backend, args.quality, args.calibration) == ("auto", "exact", None):
+        return args.model
+    return common.load_model(args)
+
+
 def run_eval_command(args) -> int:
     from ..evaluate.run import run_eval
 
-    doc = run_eval(args.model, args.task, args.split, **_data_kwargs(args), **_model_kwargs(args),
+    doc = run_eval(_model(args), args.task, args.split, **_data_kwargs(args), **_model_kwargs(args),
                    threshold_split=args.threshold_split, threshold_data=args.threshold_data,
                    pooling=args.pooling, layers=args.layers, normalize=args.normalize,
                    prompt_name=args.prompt_name, prompt=args.prompt,
@@ -93,7 +101,7 @@ def run_eval_command(args) -> int:
 def run_sweep_command(args) -> int:
     from ..evaluate.run import run_sweep
 
-    doc = run_sweep(args.model, args.task, args.split, **_data_kwargs(args), **_model_kwargs(args),
+    doc = run_sweep(_model(args), args.task, args.split, **_data_kwargs(args), **_model_kwargs(args),
                     poolings=args.poolings, batch_tokens=args.batch_tokens, output=args.output, plot=args.plot)
     common.emit(doc, args.json, format_sweep(doc))
     return 0

@@ -1,5 +1,6 @@
-"""twinbert info: what a model is (architecture, size, pooling, dimension, limits), or with --list which
-models load offline and where they come from."""
+"""twinbert info: what a model is (architecture, size, pooling, dimension, limits) and what runs it here
+(backend, precision, the CPU features that decided them), or with --list which models load offline and
+where they come from."""
 from __future__ import annotations
 
 from . import common
@@ -27,5 +28,14 @@ def run(args) -> int:
         raise InputError("give a MODEL to describe, or --list to see the models available offline")
     encoder = common.load_model(args)
     info = encoder.info()
-    common.emit(info, args.json, "\n".join(f"{k:16} {v}" for k, v in info.items()))
+    common.emit(info, args.json, format_info(info))
     return 0
+
+
+def format_info(info: dict) -> str:
+    """One line a field ("name value"); the runtime's fields (backend, precision, why, the CPU features that
+    decided them) as runtime.NAME."""
+    lines = [f"{k:16} {v}" for k, v in info.items() if k != "runtime"]
+    lines += [f"{'runtime.' + k:24} {', '.join(v) if isinstance(v, list) else v}"
+              for k, v in info.get("runtime", {}).items()]
+    return "\n".join(lines)

@@ -19,8 +19,8 @@ import threading
 from ..errors import TwinbertError
 
 # modules under twinbert.cli; each has register(subparsers) (adding its commands) and a run function.
-COMMANDS = ["encode", "similarity", "compare", "info", "eval", "search_cli", "train", "bert_cli", "classify",
-            "cross_encoder_cli", "mlm", "trim_vocab"]
+COMMANDS = ["encode", "similarity", "compare", "info", "eval", "search_cli", "train", "bert_cli", "classify", "export",
+            "cross_encoder_cli", "mlm", "recipe", "trim_vocab", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,19 +15,23 @@ def register(sub) -> None:
     for verb, purpose in purposes.items():
         v = verbs.add_parser(verb, help=purpose.split(";")[0], description=purpose)
         v.add_argument("index", help="index folder" + (" to create" if verb == "build" else " to extend"))
-        v.add_argument("--input", "-i", default=None, help="texts: .txt / .csv / .tsv / .jsonl (with --column)")
+        v.add_argument("--input", "-i", default=None,
+                       help="texts: .txt / .csv / .tsv / .jsonl (with --column); build --backend ivfpq: also the "
+                            "output folder of `twinbert encode --engine ray` (read shard by shard)")
         v.add_argument("--column", "-c", default=None, help="column / field holding the text (.csv/.tsv/.jsonl)")
         v.add_argument("--ids-column", default=None, help="column/field holding unique ids (default: row numbers)")
         v.add_argument("--embeddings", default=None, help="a .npy of precomputed vectors (with --input for texts)")
         if verb == "build":
-            common.add_model(v)
+            common.add_model(v, runtime_flag="--runtime")  # --backend here is the index's kind
             v.add_argument("--overwrite", action="store_true",
                            help="replace an index already in the folder, or write into a folder of other "
                                 "files (they are kept)")
             v.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"],
                            help="similarity the index ranks by (default cosine)")
-            v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf"],
-                           help="flat = exact; hnsw / ivf = approximate (needs faiss: pip install 'twinbert[faiss]')")
+            v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf", "ivfpq"],
+                           help="flat = exact; hnsw / ivf = approximate; ivfpq = compressed (PQ codes in memory, "
+                                "re-scored from the memory-mapped vectors); all but flat need faiss: "
+                                "pip install 'twinbert[faiss]'")
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                            help="backend parameter, e.g. M=48, ef_construction=200, nlist=1024; a fixed "
                                 "ef_search=... or nprobe=... replaces the tuning")
@@ -133,6 +137,8 @@ def run_index(args) -> int:
 
     if args.verb == "build":  # before any work: the folder must be free, or --overwrite given
         check_save_path(args.index, args.overwrite)
+    if args.verb == "build" and args.backend == "ivfpq" and args.input and Path(args.input).is_dir():
+        return _build_from_shards(args)
     texts, ids = _rows(args)
     if args.verb == "build":
         encoder = common.load_model(args) if args.embeddings is None else None
@@ -155,6 +161,19 @@ def run_index(args) -> int:
                "backend_params": index.backend_params, "tuning": index.tuning}
     common.emit(summary, args.json, f"{args.verb}: {args.index} now holds {len(index)} vectors "
                 f"({index.dimension}-dim, {index.metric}, {index.backend}){_tuned(index.tuning)}")
+    return 0
+
+
+def _build_from_shards(args) -> int:
+    from ..search.ivfpq_build import build_ivfpq
+
+    index = build_ivfpq(args.input, args.index, metric=args.metric, recall_target=args.recall_target,
+                        overwrite=args.overwrite, **_params(args.param))
+    summary = {"index": str(args.index), "verb": "build", "count": len(index), "dimension": index.dimension,
+               "metric": index.metric, "backend": index.backend, "model": index.model_name,
+               "backend_params": index.backend_params, "tuning": index.tuning}
+    common.emit(summary, args.json, f"build: {args.index} now holds {len(index)} vectors ({index.dimension}-dim, "
+                f"{index.metric}, ivfpq){_tuned(index.tuning)}")
     return 0
 
 

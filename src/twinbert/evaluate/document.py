@@ -56,6 +56,7 @@ def document(job, body: dict, *, encoder, model, settings: dict, times: tuple[fl
         "data": data_record(job.dataset),
         "versions": versions(),
         "settings": settings,
+        **({"runtime": encoder.runtime_info()} if hasattr(encoder, "runtime_info") else {}),
         "seconds": {"load_data_and_model": round(loaded - start, 3), "evaluate": round(done - loaded, 3)},
         "plots": [str(plot)] if plot is not None else [],
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -6,7 +6,7 @@
                      parameters, tuning report, count (written last)
       vectors.npy    float32 [count, dimension], as searched (unit length for cosine)
       items.jsonl    one {"id": ..., "text": ...} per row, in vector order (text may be null)
-      ann.faiss      the FAISS index (hnsw and ivf backends only), in FAISS's own format: written and
+      ann.faiss      the FAISS index (hnsw, ivf and ivfpq backends only), in FAISS's own format: written and
                      read by twinbert.search._faiss, placed and synced here
 
 ``save`` writes a temporary folder beside the target, fsyncs every file, then swaps it in by
@@ -34,7 +34,7 @@ from .atomic import atomic_folder, fsync_dir
 
 FORMAT = "twinbert-index"
 FORMAT_VERSION = 1
-BACKENDS = ("flat", "hnsw", "ivf")
+BACKENDS = ("flat", "hnsw", "ivf", "ivfpq")
 META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE = "meta.json", "vectors.npy", "items.jsonl", "ann.faiss"
 INDEX_FILES = (META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE)
 _TUNING_KEYS = {"target", "k", "queries", "count", "queries_from"}

@@ -88,6 +88,7 @@ class Transformer(nn.Module):
         self._fast = getattr(tokenizer, "backend_tokenizer", None)
         self._specials = None  # compiled pattern of the special tokens, for do_lower_case
         self.missing_keys: list[str] = []  # head (and pooler) weights the checkpoint lacked: new, random
+        self.runtime = None  # a twinbert.runtime backbone (ONNX Runtime, OpenVINO) for inference; None: torch
 
     @classmethod
     def load(cls, folder: Path, *, head: str | None = None, dtype=torch.float32,
@@ -226,10 +227,34 @@ class Transformer(nn.Module):
             kwargs["token_type_ids"] = types
         return kwargs
 
+    @property
+    def backend(self) -> str:
+        """What runs the backbone at inference: "torch", "onnx" or "openvino" (twinbert.runtime)."""
+        return self.runtime.backend if self.runtime is not None else "torch"
+
+    def train(self, mode: bool = True) -> Transformer:
+        """Training runs in torch: a runtime compiled from the weights before training would go stale as
+        they change, so it is dropped here (evaluation during training then encodes with the weights
+        being trained)."""
+        if mode and self.runtime is not None:
+            log.info("training: the %s backend is dropped, the model runs in torch from here on",
+                     self.runtime.backend)
+            self.runtime = None
+        return super().train(mode)
+
     def forward(self, features: dict, all_layers: bool = False) -> dict:
         """features (input_ids, attention_mask, token_type_ids) -> the same dict with token_embeddings
         (last layer), all_layer_embeddings (every hidden state, 0 = embeddings; only with all_layers) and
-        pooler_output (None for a model without a trained pooler). A new backend replaces this call."""
+        pooler_output (None for a model without a trained pooler). At inference with a runtime attached
+        (ONNX Runtime, OpenVINO: twinbert.runtime) the runtime computes them; gradients need torch, and
+        features["torch"] = True asks for torch (an encode call with a precision of its own: autocast)."""
+        if self.runtime is not None and not self.training and not torch.is_grad_enabled() \
+                and not features.get("torch"):
+            return self.runtime.forward(features, all_layers, self.has_pooler)
+        return self.forward_torch(features, all_layers)
+
+    def forward_torch(self, features: dict, all_layers: bool = False) -> dict:
+        """forward() through the torch backbone."""
         out = self.model(**self.model_inputs(features), output_hidden_states=all_layers, return_dict=True)
         features["token_embeddings"] = out.last_hidden_state
         features["all_layer_embeddings"] = out.hidden_states if all_layers else None

@@ -353,7 +353,7 @@ def model_card(record: dict, chosen: str, scores: dict, name: str) -> str:
         f"every choice made on KorSTS dev alone. Chosen stage: **{chosen}**. Weights stored in float16.", "",
         "```python", "import twinbert", "", f"model = twinbert.load({name!r})",
         'vectors = model.encode(["한 남자가 기타를 치고 있다.", "A man is playing a guitar."])', "```", "",
-        "## Scores (Spearman of cosine similarity x 1, as published: float16 weights)", "",
+        "## Scores (Spearman correlation of the cosine similarities, as published: float16 weights)", "",
         "| data | score |", "|---|---:|", *[f"| {k} | {v:.4f} |" for k, v in scores.items()], "",
         "KorSTS test, KLUE-STS dev and STS-B test were never trained on nor used to choose anything.", "",
         "## Recipe", "", "```", recipe_command(settings), "```", "",

@@ -20,8 +20,9 @@ import hashlib
 import json
 from typing import Any
 
-# settings that do not change the vectors: where the model lives or runs, how vectors are compared
-IGNORED_SETTINGS = ("model", "device", "similarity", "precision")
+# settings that do not change the vectors (beyond rounding): where the model lives or runs, the runtime
+# and precision it runs in, how vectors are compared
+IGNORED_SETTINGS = ("model", "device", "similarity", "precision", "backend")
 _CACHE = "_twinbert_weights_digest"
 
 

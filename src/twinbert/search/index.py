@@ -26,13 +26,14 @@ from ..errors import InputError
 from ..formats import index_folder
 from ..formats.index_folder import BACKENDS, META_FILE, IndexFolder
 from ..similarity import check_metric, normalize
-from ._faiss import FaissBackend, check_params, require_faiss
+from ._faiss import FaissBackend, require_faiss
 from .exact import search_checked
 from .fingerprint import fingerprint, mismatch
+from .ivfpq import build_ann, check_params, read_ann
+from .ivfpq import tune_ann as tune_search_knob  # tuning.tune, + ivfpq's rerank (names: tests/test_imports.py)
 from .prompts import corpus_kwargs, role_kwargs, settings_with
 from .rows import as_float32, index_rows
 from .tuning import DEFAULT_QUERIES, DEFAULT_RECALL, KNOBS, check_recall, hold_out
-from .tuning import tune as tune_search_knob  # names, not `from . import`: see tests/test_imports.py
 
 RETUNE_GROWTH = 1.1  # add() re-tunes an auto-tuned index once it has grown by 10 %
 
@@ -178,12 +179,12 @@ class Index:
             raise InputError(f"{source}: no rows to index; give at least one text or embedding")
         if metric == "cosine":
             vectors = normalize(vectors)
-        tune = backend != "flat" and recall_target is not None and KNOBS[backend] not in backend_params
+        tune = backend != "flat" and recall_target is not None and KNOBS.get(backend, "nprobe") not in backend_params
         held_out = hold_out(len(vectors), 0, len(vectors)) if tune else None
         ann = None
         if backend != "flat":
             rest = None if held_out is None else np.setdiff1d(np.arange(len(vectors)), held_out)
-            ann = FaissBackend.build(backend, metric, params, vectors, rest)
+            ann = build_ann(backend, metric, params, vectors, rest)
         index = cls(vectors, ids_list, texts_list, metric=metric, backend=backend, model=model,
                     ann=ann, encoder=encoder)
         if tune:
@@ -330,7 +331,7 @@ class Index:
         """Change the search-time knob of an approximate index (kept by :meth:`save`):
         ``ef_search`` for hnsw, ``nprobe`` for ivf (at most ``nlist``). More = better recall, slower.
         A value set here replaces the one chosen by :meth:`tune` (``tuning`` becomes None)."""
-        accepted = {"flat": (), "hnsw": ("ef_search",), "ivf": ("nprobe",)}[self.backend]
+        accepted = {"flat": (), "hnsw": ("ef_search",), "ivf": ("nprobe",), "ivfpq": ("nprobe", "rerank")}[self.backend]
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             raise InputError(f"set_search_params: {', '.join(unknown)} cannot be set for backend="
@@ -401,9 +402,7 @@ class Index:
         folder = index_folder.read(path)
         ann = None
         if folder.ann_path is not None:
-            ann = FaissBackend.read(folder.ann_path, folder.backend, folder.metric, folder.backend_params,
-                                           dimension=folder.vectors.shape[1], count=len(folder.ids),
-                                           described_by=META_FILE)
+            ann = read_ann(folder, described_by=META_FILE)
         index = cls(folder.vectors, folder.ids, folder.texts, metric=folder.metric, backend=folder.backend,
                     model=folder.model, ann=ann, tuning_report=folder.tuning)
         index._home = Path(path).resolve()

@@ -1,0 +1,130 @@
+"""`twinbert export`: a model folder that other runtimes and languages read.
+
+OUT holds the sentence-transformers model (modules.json, the Transformer, Pooling, Dense, Normalize folders)
+plus:
+  onnx/model.onnx                 backend onnx: the backbone graph sentence-transformers (backend="onnx"),
+                                  optimum and text-embeddings-inference load (last_hidden_state out)
+  openvino/openvino_model.xml+bin backend openvino: the same graph in OpenVINO's form (backend="openvino");
+                                  the precision exported for is recorded in its rt_info; on a CPU with
+                                  native bf16 OpenVINO computes bf16 unless told f32 (backbone.to_openvino)
+  onnx/sentence_embedding.onnx    always: token ids in (input_ids, attention_mask[, token_type_ids]),
+                                  pooling + Dense + Normalize inside, sentence_embedding out, so onnxruntime
+                                  alone gives the sentence vectors (any language)
+int8 writes the quantized graphs under the same names (dynamic, or static with calibration sentences).
+The folder is written like every model save (formats/model_folder.py): built aside, then moved in.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from . import export, quantize, sessions
+from .backbone import to_openvino
+from .choose import SUPPORTS
+
+log = logging.getLogger("twinbert")
+
+CHECK_TEXTS = ["A man is playing a guitar.", "", "Someone is slicing a tomato on a wooden board in the kitchen."]
+
+
+def check_target(backend: str, precision: str) -> None:
+    if backend not in ("onnx", "openvino"):
+        raise InputError(f"unknown backend {backend!r}: export writes onnx or openvino", argument="backend")
+    if precision not in SUPPORTS[backend]:
+        others = [b for b in ("onnx", "openvino") if precision in SUPPORTS[b]]
+        raise InputError(f"precision {precision!r} is not computed by backend {backend!r}"
+                         + (f"; use backend {' or '.join(others)}" if others else "")
+                         + f" (it computes {', '.join(SUPPORTS[backend])})", argument="precision")
+    sessions.require(backend)
+
+
+def export_folder(encoder, out, *, backend: str = "onnx", precision: str = "float32",
+                  calibration: list[str] | None = None, overwrite: bool = False) -> dict:
+    """Write `encoder` (loaded in torch, float32) to `out` with the graphs of `backend` at `precision`;
+    returns what was written and how far the standalone graph's vectors are from torch's."""
+    from ..formats.model_folder import save_model
+    from .backbone import RuntimeBackbone
+
+    check_target(backend, precision)
+    if calibration is not None and precision != "int8":
+        raise InputError("calibration sentences are for --precision int8", argument="calibration")
+    sessions.require("onnx")  # the standalone graph is checked with ONNX Runtime
+    mode = "static" if calibration else "dynamic" if precision == "int8" else None
+
+    def write(tmp: Path) -> None:
+        encoder._write(tmp)
+        graphs = tmp / "onnx"
+        graphs.mkdir()
+        backbone = export.export_backbone(encoder.transformer, graphs / "backbone_fp32.onnx")
+        sentence = export.export_sentence(encoder, graphs / "sentence_fp32.onnx")
+        if mode:
+            feeds = RuntimeBackbone.calibration_feeds(encoder.transformer, calibration) if calibration else None
+            backbone = _int8(backbone, graphs / "backbone_int8.onnx", feeds)
+            sentence = _int8(sentence, graphs / "sentence_int8.onnx", feeds)
+        sentence.rename(graphs / "sentence_embedding.onnx")
+        if backend == "onnx":
+            backbone.rename(graphs / "model.onnx")
+        else:
+            (tmp / "openvino").mkdir()
+            to_openvino(backbone, tmp / "openvino" / "openvino_model.xml",
+                        hint=sessions.OV_HINTS[precision])
+        for stray in graphs.iterdir():
+            if stray.name not in ("model.onnx", "sentence_embedding.onnx"):
+                stray.unlink()
+
+    folder = save_model(out, write, overwrite=overwrite)
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                   and p.parts[len(folder.parts)] in ("onnx", "openvino"))
+    return {"output": str(folder), "backend": backend, "precision": precision, "int8": mode, "files": files,
+            "sentence_graph": str(folder / "onnx" / "sentence_embedding.onnx"),
+            "max_abs_diff": check_sentence_graph(encoder, folder / "onnx" / "sentence_embedding.onnx")}
+
+
+def _int8(source: Path, target: Path, feeds) -> Path:
+    if feeds is None:
+        return quantize.dynamic(source, target)
+    return quantize.static(source, target, feeds)
+
+
+def check_sentence_graph(encoder, path: Path, texts: list[str] = CHECK_TEXTS) -> float:
+    """Max abs difference between the standalone graph's vectors (bare ONNX Runtime) and torch's."""
+    import torch
+
+    from .. import batching
+
+    ort = sessions.require("onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    tokens = encoder.transformer.tokenize(texts)
+    ids, mask, types = batching.padded(tokens.input_ids, tokens.token_type_ids, np.arange(len(texts)),
+                                       encoder.transformer.pad_id)
+    feeds = dict(zip(["input_ids", "attention_mask", "token_type_ids"], (ids.numpy(), mask.numpy(), types.numpy())))
+    got = session.run(["sentence_embedding"], {k: feeds[k] for k in names})[0]
+    with torch.inference_mode():
+        want = encoder.forward(ids, mask, types).float().numpy()
+    return float(np.abs(got - want).max())
+
+
+def export_model(model, out, *, backend: str = "onnx", precision: str = "float32", calibration=None,
+                 overwrite: bool = False, trust_remote_code: bool = False) -> dict:
+    """`twinbert export`: load `model` (a name, a folder) in torch at float32 and write it to `out` (see
+    export_folder). calibration: sentences, or the path of a text file of them (static int8)."""
+    from ..encoder import load
+    from ..formats import resolve
+
+    check_target(backend, precision)
+    if isinstance(calibration, (str, Path)):
+        calibration = quantize.read_calibration(calibration)
+    if calibration is not None and precision != "int8":
+        raise InputError("calibration sentences are for --precision int8", argument="calibration")
+    source = resolve.resolve(model)
+    if Path(out).expanduser().resolve() == source:
+        raise InputError(f"{out}: is the model being exported; write the export to another folder",
+                         argument="output")
+    encoder = load(source, device="cpu", backend="torch", trust_remote_code=trust_remote_code)
+    encoder.name = str(model)
+    return export_folder(encoder, out, backend=backend, precision=precision, calibration=calibration,
+                         overwrite=overwrite)

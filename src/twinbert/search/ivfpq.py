@@ -1,0 +1,226 @@
+"""IVF-PQ: the compressed approximate backend of the Index, for collections whose float32 vectors do not fit
+in memory (``backend="ivfpq"``).
+
+FAISS's IndexIVFPQ (optionally behind an OPQ rotation: ``opq=True``) holds, per vector, ``m`` bytes of
+product-quantization codes plus an 8-byte id in its inverted lists: 56 bytes for m=48 against 1536 for a
+float32 384-dim vector. PQ distances are coarse, so a search asks the inverted lists (``nprobe`` of ``nlist``
+cells) for the ``rerank`` best candidates and re-scores them exactly with the stored float vectors, which
+the Index keeps memory-mapped from vectors.npy: only the candidates' rows are read from disk.
+
+``nprobe`` is tuned for a recall target like the ivf backend's (twinbert.search.tuning): the recall measured
+is the one after re-scoring. Build from the Parquet shards of a distributed encode without holding all
+vectors: twinbert.search.ivfpq_build.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._faiss import FaissBackend, require_faiss
+from ._faiss import check_params as faiss_params
+
+DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": None, "m": None, "nbits": 8, "opq": 0, "rerank": 100,
+                            "train_size": None}
+_TRAIN_PER_CELL = 39  # FAISS's minimum points per centroid
+_MAX_M = 64
+
+
+def check_params(backend: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of ``backend`` with defaults filled (hnsw / ivf: twinbert.search._faiss)."""
+    if backend != "ivfpq":
+        return faiss_params(backend, params)
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"unknown parameter(s) {', '.join(unknown)} for backend='ivfpq'; accepted: "
+                         f"{', '.join(DEFAULTS)}")
+    merged = {**DEFAULTS, **params}
+    for name, value in merged.items():
+        if value is None and DEFAULTS[name] is None:
+            continue
+        low = 0 if name == "opq" else 1
+        if isinstance(value, bool) and name == "opq":
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name}={value!r} for backend='ivfpq' must be an integer >= {low}")
+        merged[name] = int(value)
+    if merged["nbits"] > 16:
+        raise InputError(f"nbits={merged['nbits']} for backend='ivfpq' must be at most 16 (8 is usual)")
+    return merged
+
+
+def fill_params(params: dict[str, Any], count: int, dimension: int) -> dict[str, Any]:
+    """Defaults that depend on the data: nlist ~ 4 sqrt(n) cells (at most n / 39), m = the largest divisor
+    of the dimension up to 48 (bytes per code), a training sample of 64 rows per cell, nprobe nlist / 16."""
+    params = dict(params)
+    params["nlist"] = min(params["nlist"] or max(1, int(4 * math.sqrt(count))), max(1, count // _TRAIN_PER_CELL))
+    if params["m"] is None:
+        params["m"] = max(d for d in range(1, min(48, dimension) + 1) if dimension % d == 0)
+    if dimension % params["m"] or params["m"] > _MAX_M * 4:
+        raise InputError(f"m={params['m']} for backend='ivfpq' must divide the dimension {dimension}")
+    params["train_size"] = min(count, params["train_size"] or max(64 * params["nlist"], 256 * _TRAIN_PER_CELL))
+    params["nprobe"] = min(params["nprobe"] or max(1, params["nlist"] // 16), params["nlist"])
+    return params
+
+
+def _factory(faiss, metric: str, params: dict[str, Any], dimension: int):
+    if metric == "manhattan":
+        raise InputError("backend='ivfpq' ranks by cosine, dot or euclidean; product quantization has no "
+                         "manhattan distance (use flat, hnsw or ivf)", argument="metric")
+    fmetric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+    rotation = f"OPQ{params['m']}," if params["opq"] else ""
+    return faiss.index_factory(dimension, f"{rotation}IVF{params['nlist']},PQ{params['m']}x{params['nbits']}", fmetric)
+
+
+def exact_scores(queries: np.ndarray, rows: np.ndarray, metric: str) -> np.ndarray:
+    """Scores of every query against every row: dot (cosine: the vectors are unit length) or the negative
+    euclidean distance, as the flat search gives them."""
+    if metric == "euclidean":
+        squared = (queries ** 2).sum(1)[:, None] - 2 * queries @ rows.T + (rows ** 2).sum(1)[None, :]
+        return -np.sqrt(np.maximum(squared, 0))
+    return queries @ rows.T
+
+
+def rescore(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, metric: str,
+            k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of each query's candidate rows (-1 = none) by exact score against ``vectors`` (a memmap:
+    only the candidates' rows are read, in row order)."""
+    scores = np.full((len(queries), k), -np.inf, np.float32)
+    found = np.full((len(queries), k), -1, np.int64)
+    for q, row in enumerate(candidates):
+        row = np.unique(row[row >= 0])
+        if not len(row):
+            continue
+        exact = exact_scores(queries[q:q + 1], np.asarray(vectors[row], np.float32), metric)[0]
+        best = np.argsort(-exact, kind="stable")[:k]
+        scores[q, :len(best)], found[q, :len(best)] = exact[best], row[best]
+    return scores, found
+
+
+class IvfPqBackend:
+    """An IVF-PQ FAISS index over the rows of the Index, with exact re-scoring from ``vectors``.
+
+    ``backend`` reads "ivf" for twinbert.search.tuning: the knob is nprobe over nlist cells, as there."""
+
+    backend = "ivf"
+    any_order = True
+
+    def __init__(self, metric: str, params: dict[str, Any], index: Any, vectors: np.ndarray):
+        faiss = require_faiss()
+        self.metric, self.params, self.index, self.vectors = metric, params, index, vectors
+        self.inner = faiss.extract_index_ivf(index)
+
+    @classmethod
+    def train(cls, metric: str, params: dict[str, Any], sample: np.ndarray, vectors: np.ndarray) -> IvfPqBackend:
+        """An empty index trained on ``sample`` (rows like the ones to add); re-scores from ``vectors``."""
+        faiss = require_faiss()
+        index = _factory(faiss, metric, params, sample.shape[1])
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.seed = 0
+        ivf.cp.max_points_per_centroid = max(_TRAIN_PER_CELL, len(sample) // max(params["nlist"], 1) + 1)
+        pq = faiss.downcast_index(ivf).pq
+        pq.cp.min_points_per_centroid = 1  # small collections: fewer than 39 x 256 rows is fine, no warning
+        # polysemous training (Hamming-ordered codes) serves a filter twinbert does not use: 50 s on 6k rows
+        faiss.downcast_index(ivf).do_polysemous_training = False
+        if params["opq"]:  # the rotation's own alternating optimisation: 50 rounds by default, 20 do (OPQ paper)
+            faiss.downcast_VectorTransform(faiss.downcast_index(index).chain.at(0)).niter = 20
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        return cls(metric, params, index, vectors)
+
+    @classmethod
+    def build(cls, backend: str, metric: str, params: dict[str, Any], vectors: np.ndarray,
+              positions: np.ndarray | None = None) -> IvfPqBackend:
+        """Trained on a sample of the rows at ``positions`` (default all) and holding them; same contract as
+        FaissBackend.build."""
+        if positions is None:
+            positions = np.arange(len(vectors))
+        params = fill_params(params, len(positions), vectors.shape[1])
+        rows = positions
+        if len(positions) > params["train_size"]:
+            rows = np.sort(np.random.default_rng(0).choice(positions, params["train_size"], replace=False))
+        ann = cls.train(metric, params, np.asarray(vectors[rows]), vectors)
+        ann.add(vectors[positions], positions)
+        return ann
+
+    def add(self, vectors: np.ndarray, positions: np.ndarray) -> None:
+        """Add rows under their row positions; rows beyond the re-scoring vectors are appended to them."""
+        if not len(vectors):
+            return
+        positions = np.asarray(positions, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.index.add_with_ids(vectors, positions)
+        beyond = positions >= len(self.vectors)
+        if beyond.any():  # Index.add: new rows the stored vectors do not have yet
+            self.vectors = np.concatenate([self.vectors, vectors[beyond]])
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, indices)`` [n_queries, k] after exact re-scoring of the ``rerank`` best PQ candidates."""
+        k = min(k, len(self))
+        self.inner.nprobe = min(self.params["nprobe"], self.params["nlist"])
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        _, candidates = self.index.search(queries, min(max(k, self.params["rerank"]), len(self)))
+        return rescore(queries, candidates, self.vectors, self.metric, k)
+
+    def write(self, path: Path) -> None:
+        require_faiss().write_index(self.index, str(path))
+
+    @classmethod
+    def read(cls, path: Path, metric: str, params: dict[str, Any], vectors: np.ndarray,
+             described_by: str = "meta.json") -> IvfPqBackend:
+        faiss = require_faiss()
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise InputError(f"{path}: not a readable FAISS index ({str(exc).splitlines()[0]})") from exc
+        try:
+            ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+        except RuntimeError:
+            ivf = None
+        if not isinstance(ivf, faiss.IndexIVFPQ) or index.d != vectors.shape[1] or index.ntotal != len(vectors):
+            raise InputError(f"{path}: holds a {type(index).__name__} of {index.ntotal} vectors of dimension "
+                             f"{index.d}; {described_by} says ivfpq, {len(vectors)} x {vectors.shape[1]}")
+        return cls(metric, params, index, vectors)
+
+    def bytes_per_vector(self) -> float:
+        """Memory of the inverted lists per vector: the PQ code and the 8-byte id."""
+        return self.inner.code_size + 8
+
+
+_MAX_RERANK = 4096
+
+
+def tune_ann(ann, vectors: np.ndarray, metric: str, recall: float = 0.95, **kwargs) -> dict[str, Any]:
+    """twinbert.search.tuning.tune, and for ivfpq a second knob: when even every cell (nprobe = nlist) misses
+    the target, the PQ ranking is what loses the neighbours (clusters whose rows PQ cannot tell apart), so
+    ``rerank`` doubles (up to 4096 candidates) and nprobe is tuned again. The report says both."""
+    from .tuning import tune
+
+    report = tune(ann, vectors, metric, recall, **kwargs)
+    if not isinstance(ann, IvfPqBackend):
+        return report
+    while not report["reached"] and ann.params["rerank"] < min(_MAX_RERANK, len(ann)):
+        ann.params["rerank"] = min(2 * ann.params["rerank"], _MAX_RERANK)
+        report = tune(ann, vectors, metric, recall, **kwargs)
+    return {**report, "rerank": ann.params["rerank"]}
+
+
+def build_ann(backend: str, metric: str, params: dict[str, Any], vectors: np.ndarray,
+              positions: np.ndarray | None = None):
+    """The approximate structure of an Index: ivfpq here, hnsw / ivf in twinbert.search._faiss."""
+    if backend == "ivfpq":
+        return IvfPqBackend.build(backend, metric, params, vectors, positions)
+    return FaissBackend.build(backend, metric, params, vectors, positions)
+
+
+def read_ann(folder, described_by: str = "meta.json"):
+    """The approximate structure of an index folder read by twinbert.formats.index_folder.read."""
+    if folder.backend == "ivfpq":
+        return IvfPqBackend.read(folder.ann_path, folder.metric, folder.backend_params, folder.vectors, described_by)
+    return FaissBackend.read(folder.ann_path, folder.backend, folder.metric, folder.backend_params,
+                                    dimension=folder.vectors.shape[1], count=len(folder.ids), described_by=described_by)

@@ -1,0 +1,178 @@
+"""Distributed encode on a real two-node Ray cluster (see conftest.py): the same vectors and ids as a local
+encode, whatever the shards and the number of actors; resume after a killed worker or driver."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from .conftest import SHARDS, encode_workers, sentence, write_shards
+
+import twinbert
+from twinbert.cli.main import main
+from twinbert.distributed import encode_dataset, encode_files
+from twinbert.distributed.output import read_embeddings
+from twinbert.encode_file import encode_file
+from twinbert.errors import MissingExtraError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert):
+    return twinbert.load(str(tiny_bert), device="cpu")
+
+
+def local_reference(tiny, texts, tmp_path) -> np.ndarray:
+    """What `twinbert encode` of the same rows, one file, writes."""
+    (tmp_path / "all.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    encode_file(tiny, tmp_path / "all.txt", tmp_path / "local.npy", show_progress=False)
+    return np.load(tmp_path / "local.npy")
+
+
+def test_encode_dataset_returns_ids_and_the_local_vectors(cluster, tiny, tiny_bert):
+    import ray
+
+    texts = [sentence(k) for k in range(150)]
+    rows = ray.data.from_items([{"id": 1000 + k, "text": t} for k, t in enumerate(texts)], override_num_blocks=5)
+    encoded = encode_dataset(rows, str(tiny_bert), actors=2, batch_size=16, model_kwargs={"device": "cpu"})
+    got = encoded.to_pandas().sort_values("id")
+    assert set(encoded.columns()) == {"id", "embedding"}
+    assert got["id"].tolist() == list(range(1000, 1150))
+    np.testing.assert_allclose(np.stack(got["embedding"].to_list()), tiny.encode(texts), atol=1e-6, rtol=0)
+
+
+def test_cli_seven_uneven_shards_on_two_nodes_equal_a_local_encode(cluster, tiny, tiny_bert, tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import ray
+
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2  # one actor per node: one CPU each
+    texts = write_shards(tmp_path / "in")
+    code = main(["encode", "--engine", "ray", "--address", cluster.address, "--input", str(tmp_path / "in" / "*"),
+                 "--output", str(tmp_path / "out"), "--model", str(tiny_bert), "--column", "text", "--actors", "2",
+                 "--keep-text", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "encode (ray): 94/94 rows" in captured.err and "rows/s" in captured.err  # progress across the cluster
+    summary = json.loads(captured.out)
+    assert summary["rows"] == 94 and summary["shards"] == 7 and summary["encoded_shards"] == 7
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] and [s["rows"] for s in manifest["shards"]] == [n for _, n in SHARDS]
+    first = pq.read_table(tmp_path / "out" / "part-00000.parquet")
+    assert first.schema.field("id").type == pa.int64()
+    assert pa.types.is_list(first.schema.field("embedding").type)
+    assert first.schema.field("embedding").type.value_type == pa.float32()
+    assert first.column("text").to_pylist() == texts[:23]
+    ids, vectors = read_embeddings(tmp_path / "out")
+    assert ids.tolist() == list(range(94))  # in input order, none lost, none twice
+    np.testing.assert_allclose(vectors, local_reference(tiny, texts, tmp_path), atol=1e-6, rtol=0)
+    # a re-run keeps the shards the manifest vouches for and redoes the others
+    out = tmp_path / "out"
+    part = out / "part-00002.parquet"
+    part.write_bytes(part.read_bytes()[:100])  # half-written (a crash of another writer)
+    (out / "part-00004.parquet").unlink()
+    (out / ".part-00006.parquet.0123abcd.tmp.parquet").write_bytes(b"a killed run's temp")
+    summary = encode_files(str(tmp_path / "in" / "*"), out, str(tiny_bert), column="text", address=cluster.address,
+                           actors=2, keep_text=True, show_progress=False, model_kwargs={"device": "cpu"})
+    assert (summary["skipped_shards"], summary["encoded_shards"], summary["encoded_rows"]) == (5, 2, 41 + 17)
+    np.testing.assert_allclose(read_embeddings(out)[1], vectors, atol=1e-6, rtol=0)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def big_input(folder: Path) -> list[str]:
+    return write_shards(folder, [(f"s{k}.txt", 600 + 97 * k) for k in range(7)])
+
+
+def wait_for_first_shard(out: Path, stop: threading.Event | None = None, timeout: float = 120) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (stop and stop.is_set()):
+        try:
+            manifest = json.loads((out / "manifest.json").read_text())
+        except (OSError, ValueError):
+            manifest = None
+        if manifest and any(s["sha256"] for s in manifest["shards"]):
+            return not manifest["complete"]
+        time.sleep(0.02)
+    return False
+
+
+def test_a_killed_driver_resumes_on_rerun(cluster, tiny, tiny_bert, tmp_path):
+    texts = big_input(tmp_path / "in")
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "twinbert", "encode", "--engine", "ray", "--address", cluster.address,
+            "--input", str(tmp_path / "in" / "*.txt"), "--output", str(out), "--model", str(tiny_bert),
+            "--actors", "2", "--device", "cpu", "--batch-tokens", "256", "--quiet"]
+    driver = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        killed_midway = wait_for_first_shard(out)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=60)
+    manifest = json.loads((out / "manifest.json").read_text())
+    done = sum(bool(s["sha256"]) for s in manifest["shards"])
+    assert killed_midway and 1 <= done < 7 and not manifest["complete"]
+    summary = encode_files(str(tmp_path / "in" / "*.txt"), out, str(tiny_bert), address=cluster.address,
+                           actors=2, show_progress=False, model_kwargs={"device": "cpu"}, batch_tokens=256)
+    assert summary["skipped_shards"] == done and summary["encoded_shards"] == 7 - done
+    ids, vectors = read_embeddings(out)
+    assert ids.tolist() == list(range(len(texts)))
+    np.testing.assert_allclose(vectors, local_reference(tiny, texts, tmp_path), atol=1e-6, rtol=0)
+
+
+def test_a_killed_worker_loses_no_row(cluster, tiny, tiny_bert, tmp_path):
+    texts = big_input(tmp_path / "in")
+    out = tmp_path / "out"
+    kwargs = {"address": cluster.address, "actors": 2, "show_progress": False, "model_kwargs": {"device": "cpu"},
+              "batch_tokens": 256}
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["summary"] = encode_files(str(tmp_path / "in" / "*.txt"), out, str(tiny_bert), **kwargs)
+        except Exception as exc:  # noqa: BLE001 (a failed run is allowed: the re-run must complete)
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    stop = threading.Event()
+    assert wait_for_first_shard(out, stop)
+    victims = encode_workers(cluster)
+    assert victims
+    os.kill(victims[0], signal.SIGKILL)  # a worker process of this test's own cluster
+    worker.join(timeout=300)
+    if "error" in outcome:  # Ray gave up on the run: the re-run resumes it
+        encode_files(str(tmp_path / "in" / "*.txt"), out, str(tiny_bert), **kwargs)
+    ids, vectors = read_embeddings(out)
+    assert ids.tolist() == list(range(len(texts)))
+    np.testing.assert_allclose(vectors, local_reference(tiny, texts, tmp_path), atol=1e-6, rtol=0)
+
+
+def test_missing_ray_names_the_extra(monkeypatch, tiny_bert, tmp_path, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def without_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_ray)
+    from twinbert.distributed._ray import require_ray
+
+    with pytest.raises(MissingExtraError, match=r"pip install 'twinbert\[ray\]'") as missing:
+        require_ray()
+    assert missing.value.extra == "ray"
+    (tmp_path / "a.txt").write_text("a cat\n", encoding="utf-8")
+    monkeypatch.setattr("twinbert.distributed._ray.connect", lambda *a, **k: require_ray())
+    code = main(["encode", "--engine", "ray", "--input", str(tmp_path / "a.txt"), "--output", str(tmp_path / "o"),
+                 "--model", str(tiny_bert), "--quiet"])
+    assert code == 2 and "pip install 'twinbert[ray]'" in capsys.readouterr().err
