@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from bad_input.cases import Case
+from twinbert.runtime.cache import FOLDER as CACHE_FOLDER
 
 STS = "sentence1\tsentence2\tscore\n" + "the cat sat\ta cat sat\t4.0\ni love paris\tthe dog ran\t1.0\n" * 4
 LABELLED = "text\tlabel\n" + "the cat sat\tpos\nbad food\tneg\n" * 4
@@ -60,7 +61,8 @@ def _user_files_kept(name: str, present=(), absent=()):
     def check(root: Path) -> None:
         folder = root / "models" / name
         assert all((folder / p).exists() for p in present) and not any((folder / p).exists() for p in absent)
-        assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+        # no temp files left behind (the runtime's compiled-graph cache is twinbert's own, kept on purpose)
+        assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.name != CACHE_FOLDER]
     return check
 
 
