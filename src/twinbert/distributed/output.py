@@ -12,7 +12,6 @@ its sha256. So after a crash a shard file is either vouched for (same bytes as r
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.examples import file_sha256
 from ..errors import InputError, OutputError
 from ..formats.atomic import atomic_file, atomic_path, clean_stale
 
@@ -70,18 +70,10 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         json.dump(manifest, fh, indent=2, ensure_ascii=False)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verified(folder: Path, entry: dict[str, Any]) -> bool:
     """Whether the shard file of a manifest entry is there with the very bytes the manifest recorded."""
     path = folder / entry["file"]
-    return bool(entry.get("sha256")) and path.is_file() and sha256(path) == entry["sha256"]
+    return bool(entry.get("sha256")) and path.is_file() and file_sha256(path) == entry["sha256"]
 
 
 def write_shard(folder: Path, index: int, ids: np.ndarray, vectors: np.ndarray, texts: list | None) -> str:
@@ -101,7 +93,7 @@ def write_shard(folder: Path, index: int, ids: np.ndarray, vectors: np.ndarray, 
         pq.write_table(pa.table(columns), tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        digest = sha256(tmp)
+        digest = file_sha256(tmp)
     return digest
 
 
