@@ -65,6 +65,13 @@ def _faiss_metric(faiss, metric: str):
             "euclidean": faiss.METRIC_L2, "manhattan": faiss.METRIC_L1}[metric]
 
 
+def training_rows(positions: np.ndarray, size: int) -> np.ndarray:
+    """The rows a quantizer trains on: all of `positions`, or a fixed-seed sorted sample of `size` of them."""
+    if len(positions) <= size:
+        return positions
+    return np.sort(np.random.default_rng(0).choice(positions, size, replace=False))
+
+
 class FaissBackend:
     """One FAISS index plus the knobs that are not stored in its file."""
 
@@ -101,10 +108,7 @@ class FaissBackend:
             params["nprobe"] = min(params["nprobe"] or max(8, nlist // 8), nlist)
             quantizer = faiss.IndexFlat(dim, fmetric)
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
-            rows = positions
-            if n > nlist * _TRAIN_PER_CELL:
-                rows = np.sort(np.random.default_rng(0).choice(positions, nlist * _TRAIN_PER_CELL, replace=False))
-            sample = vectors[rows]
+            sample = vectors[training_rows(positions, nlist * _TRAIN_PER_CELL)]
             index.cp.max_points_per_centroid = _TRAIN_PER_CELL  # no subsampling warning
             index.cp.seed = 0
             index.train(np.ascontiguousarray(sample, dtype=np.float32))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._faiss import FaissBackend, require_faiss
+from ._faiss import FaissBackend, require_faiss, training_rows
 from ._faiss import check_params as faiss_params
 
 DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": None, "m": None, "nbits": 8, "opq": 0, "rerank": 100,
@@ -138,10 +138,7 @@ class IvfPqBackend:
         if positions is None:
             positions = np.arange(len(vectors))
         params = fill_params(params, len(positions), vectors.shape[1])
-        rows = positions
-        if len(positions) > params["train_size"]:
-            rows = np.sort(np.random.default_rng(0).choice(positions, params["train_size"], replace=False))
-        ann = cls.train(metric, params, np.asarray(vectors[rows]), vectors)
+        ann = cls.train(metric, params, np.asarray(vectors[training_rows(positions, params["train_size"])]), vectors)
         ann.add(vectors[positions], positions)
         return ann
 
