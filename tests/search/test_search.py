@@ -286,3 +286,23 @@ def test_real_sentences_mining_and_index(st_util, tmp_path):
     assert loaded.dimension == encoder.dimension and loaded.model["settings"]["pooling"]
     (hits,) = loaded.search([sentences[0]], k=1, encoder=encoder)
     assert hits[0]["text"] == sentences[0] and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_mapped_search_reads_a_memory_map_block_by_block_with_the_same_answer(tmp_path):
+    """The tuning's exact pass over an index's vectors.npy: blocks, pages dropped after each, the same top-k
+    as one semantic_search, ties (duplicated rows) by lower row first across block edges."""
+    from twinbert.search.exact import mapped_search
+
+    rng = np.random.default_rng(3)
+    corpus = rng.standard_normal((1000, 16)).astype(np.float32)
+    corpus[700] = corpus[299]  # a tie across the edge of the 300-row blocks
+    np.save(tmp_path / "v.npy", corpus)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    queries = np.concatenate([corpus[[299]], rng.standard_normal((20, 16)).astype(np.float32)])
+    for metric in ("dot", "euclidean"):
+        want = semantic_search(queries, corpus, top_k=7, metric=metric)
+        got = mapped_search(queries, mapped, top_k=7, metric=metric, rows=300)
+        assert [[i for i, _ in row] for row in got] == [[i for i, _ in row] for row in want]
+        np.testing.assert_allclose([[s for _, s in row] for row in got], [[s for _, s in row] for row in want],
+                                   rtol=1e-5, atol=1e-5)
+    assert [i for i, _ in got[0][:2]] == [299, 700]

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import InputError, MissingExtraError, TwinbertError
+from ..errors import InputError, TwinbertError
+from ..extras import require
 
 PURPOSE = "distributed encoding (--engine ray)"
 
 
 def require_ray():
     """The ray module (with Ray Data and pyarrow); MissingExtraError naming the `ray` extra otherwise."""
-    try:
-        __import__("ray.data")
-        __import__("pyarrow.parquet")
-    except ImportError as exc:
-        raise MissingExtraError(f"{PURPOSE} needs the optional ray[data] and pyarrow packages: "
-                                "pip install 'twinbert[ray]'", extra="ray") from exc
+    require("ray.data", PURPOSE)
+    require("pyarrow.parquet", PURPOSE)
     import ray
 
     return ray

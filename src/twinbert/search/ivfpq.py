@@ -193,17 +193,23 @@ _MAX_RERANK = 4096
 
 
 def tune_ann(ann, vectors: np.ndarray, metric: str, recall: float = 0.95, **kwargs) -> dict[str, Any]:
-    """twinbert.search.tuning.tune, and for ivfpq a second knob: when even every cell (nprobe = nlist) misses
-    the target, the PQ ranking is what loses the neighbours (clusters whose rows PQ cannot tell apart), so
-    ``rerank`` doubles (up to 4096 candidates) and nprobe is tuned again. The report says both."""
+    """twinbert.search.tuning.tune, and for ivfpq its two knobs in turn. nprobe first, with the most
+    candidates re-scored (``rerank`` = 4096, or every row): the cells that hold the neighbours. Then, at that
+    nprobe, the fewest candidates that keep the target, doubling from the ``rerank`` given: PQ distances are
+    coarse, and how many candidates recover the exact top 10 depends on how well PQ tells the rows of a cell
+    apart (clustered synthetic data with 10k near-tie rows per cluster: recall@10 0.93 with 1,024 candidates,
+    0.985 with 2,048, m=48). The report says both (``then``: the rerank climb)."""
     from .tuning import tune
 
-    report = tune(ann, vectors, metric, recall, **kwargs)
     if not isinstance(ann, IvfPqBackend):
-        return report
-    while not report["reached"] and ann.params["rerank"] < min(_MAX_RERANK, len(ann)):
-        ann.params["rerank"] = min(2 * ann.params["rerank"], _MAX_RERANK)
-        report = tune(ann, vectors, metric, recall, **kwargs)
+        return tune(ann, vectors, metric, recall, **kwargs)
+    cap = max(min(_MAX_RERANK, len(ann)), ann.params["rerank"])
+    values, value = [], ann.params["rerank"]
+    while value < cap:
+        values.append(value)
+        value *= 2
+    ann.params["rerank"] = cap
+    report = tune(ann, vectors, metric, recall, then=("rerank", values + [cap]) if values else None, **kwargs)
     return {**report, "rerank": ann.params["rerank"]}
 
 

@@ -22,6 +22,7 @@ from ..formats.atomic import atomic_folder
 from ..formats.index_folder import ANN_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE, IndexFolder, check_save_path
 from ..progress import Progress
 from ..similarity import check_metric
+from .exact import drop_pages
 from .ivfpq import IvfPqBackend, check_params, fill_params
 from .ivfpq import tune_ann as tune_search_knob
 from .tuning import DEFAULT_RECALL, check_recall
@@ -108,6 +109,7 @@ def build_ivfpq(source, path: str | os.PathLike, *, metric: str = "cosine", reca
         del sample
         ids, texts = _add_shards(shards, ann, tmp / VECTORS_FILE, offset, metric, tmp / ITEMS_FILE, show_progress)
         report = tune_search_knob(ann, vectors, metric, recall_target) if tune else None
+        drop_pages(vectors)  # the candidates the tuning re-scored
         ann.write(tmp / ANN_FILE)
         folder = IndexFolder(vectors, ids, texts, metric=metric, backend="ivfpq", backend_params=dict(ann.params),
                              model=model, tuning=report)

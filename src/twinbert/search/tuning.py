@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from .exact import semantic_search
+from .exact import mapped_search
 
 if TYPE_CHECKING:
     from ._faiss import FaissBackend
@@ -77,7 +77,7 @@ def _ground_truth(vectors: np.ndarray, queries: np.ndarray, metric: str, k: int,
     metric = "dot" if metric == "cosine" else metric  # stored and query vectors are unit length
     skip = set() if absent is None else set(absent.tolist())
     depth = min(k + len(skip), len(vectors))
-    rows = semantic_search(queries, vectors, top_k=depth, metric=metric)
+    rows = mapped_search(queries, vectors, top_k=depth, metric=metric)
     return [[i for i, _ in row if i not in skip][:k] for row in rows]
 
 
@@ -90,13 +90,16 @@ def _drop_self(rows: list[list[int]], own: np.ndarray | None, k: int) -> list[se
 
 def tune(ann: FaissBackend, vectors: np.ndarray, metric: str, recall: float = DEFAULT_RECALL, k: int = 10,
          queries: np.ndarray | None = None, sample: int = DEFAULT_QUERIES, seed: int = 0,
-         held_out: np.ndarray | None = None) -> dict[str, Any]:
+         held_out: np.ndarray | None = None, then: tuple[str, list[int]] | None = None) -> dict[str, Any]:
     """Set the search knob of ``ann`` to the smallest value whose recall@k reaches ``recall``.
 
     ``ann`` is the approximate structure over the rows of ``vectors`` (all of them but those at
     ``held_out``), as stored for ``metric`` (unit length for cosine): the exact answers come from
     ``vectors``. Queries: the stored rows at ``held_out`` (which ``ann`` must not hold yet), or
     ``queries`` (prepared like ``vectors``), or else ``sample`` random stored rows.
+    ``then``: a second knob (its name in ``ann.params`` and its values, smallest first, the current
+    one being the last) climbed the same way once the first has reached the target, against the same
+    queries and exact answers; reported as ``then``.
     Returns the report that the Index keeps as ``index.tuning``.
     """
     recall = check_recall(recall)
@@ -116,19 +119,32 @@ def tune(ann: FaissBackend, vectors: np.ndarray, metric: str, recall: float = DE
     depth = min(k + (own is not None), searchable)
     truth = _drop_self(_ground_truth(vectors, queries, metric, depth, held_out), own, k)
 
-    def measure(value: int) -> tuple[float, float]:
+    def measure(knob: str, value: int) -> tuple[float, float]:
         """(mean recall@k, its lower bound: the mean less two standard errors)."""
-        ann.params[KNOBS[backend]] = value
+        ann.params[knob] = value
         _, found = ann.search(queries, depth)
         hits = _drop_self([[i for i in row if i >= 0] for row in found.tolist()], own, k)
         per_query = np.array([len(h & t) / max(len(t), 1) for h, t in zip(hits, truth)])
         spread = per_query.std(ddof=1) / np.sqrt(len(per_query)) if len(per_query) > 1 else 0.0
         return float(per_query.mean()), float(per_query.mean() - _STANDARD_ERRORS * spread)
 
+    knob = KNOBS[backend]
+    report = {"knob": knob, **_climb(knob, ladder(backend, searchable, k, ann.params), measure, aim, ann.params),
+              "target": recall, "aim": round(aim, 6), "k": k, "queries": len(queries), "queries_from": source,
+              "count": n}
+    if then is not None and report["reached"]:
+        report["then"] = {"knob": then[0], **_climb(then[0], then[1], measure, aim, ann.params)}
+    return report
+
+
+def _climb(knob: str, values: list[int], measure, aim: float, params: dict[str, Any]) -> dict[str, Any]:
+    """Up the ladder ``values`` until the lower bound of the recall reaches ``aim``, then bisect between the
+    last miss and the first hit; ``measure(knob, value)`` sets the knob and measures. ``params[knob]`` is
+    left at the value chosen (the most exhaustive one when none reaches the aim)."""
     trials: dict[int, tuple[float, float]] = {}
     miss, hit = None, None
-    for value in ladder(backend, searchable, k, ann.params):
-        trials[value] = measure(value)
+    for value in values:
+        trials[value] = measure(knob, value)
         if trials[value][1] >= aim:
             hit = value
             break
@@ -138,12 +154,11 @@ def tune(ann: FaissBackend, vectors: np.ndarray, metric: str, recall: float = DE
             mid = (miss + hit) // 2
             if mid in (miss, hit):
                 break
-            trials[mid] = measure(mid)
+            trials[mid] = measure(knob, mid)
             miss, hit = (miss, mid) if trials[mid][1] >= aim else (mid, hit)
     if hit is None:  # the target is out of reach: keep the most exhaustive setting
         hit = max(trials)
-    ann.params[KNOBS[backend]] = hit
+    params[knob] = hit
     mean, low = trials[hit]
-    return {"knob": KNOBS[backend], "value": hit, "recall": round(mean, 4), "recall_low": round(low, 4),
-            "target": recall, "aim": round(aim, 6), "k": k, "queries": len(queries), "queries_from": source,
-            "count": n, "reached": low >= aim, "trials": [[v, round(m, 4), round(lo, 4)] for v, (m, lo) in trials.items()]}
+    return {"value": hit, "recall": round(mean, 4), "recall_low": round(low, 4), "reached": low >= aim,
+            "trials": [[v, round(m, 4), round(lo, 4)] for v, (m, lo) in trials.items()]}

@@ -7,19 +7,15 @@ exactly as `SentenceEncoder.encode` does, so a vector served equals the vector e
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import torch
 
-from .. import batching
-from ..device import autocast
 from ..encode_options import EncodeOptions
 from ..encoder import SentenceEncoder
 from ..errors import InputError
-from ..modules.dense import Dense
 from ..quantize import truncate
 
 
@@ -116,42 +112,11 @@ class Engine:
 
 
 def run_rows(encoder: SentenceEncoder, key: EmbedKey, rows: Rows) -> np.ndarray | list[np.ndarray]:
-    """Vectors of token-id rows through the batching engine and the encoder's pipeline, as encode()
+    """Vectors of token-id rows through the encoder's own path (`SentenceEncoder.run_tokens`), as encode()
     computes them: [n, dim] float32, or one [tokens_i, hidden] array per row for output="token"."""
     options = key.options
-    head = encoder.head(options)
-    token_output = options.output == "token"
-    if token_output:
-        result: np.ndarray | list = [None] * len(rows.ids)
-    else:
-        dims = [d.out_features for d in head if isinstance(d, Dense)]
-        width = dims[-1] if dims else encoder.transformer.hidden_size * len(options.pooling)
-        result = np.zeros((len(rows.ids), width), dtype=np.float32)
-
-    def store(index: np.ndarray, batch: tuple) -> None:
-        out = encoder._embed_batch(batch, options, head, key.prompt_length)
-        if token_output:
-            lengths = batch[1].sum(dim=1).tolist()
-            for row, i in enumerate(index):
-                result[i] = out[row, :lengths[row]].cpu().numpy()
-        else:
-            result[index] = out.cpu().numpy()
-
-    def modes() -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        stack.enter_context(autocast(options.precision, encoder.device, encoder.dtype))
-        return stack
-
-    if rows.ids:
-        runtime = encoder.transformer.runtime  # ONNX Runtime / OpenVINO say how many workers they take
-        workers = runtime.workers if runtime is not None else None
-        batching.run_batches(rows.ids, rows.types, encoder.transformer.pad_id, store,
-                             batch_tokens=_budget(rows, options.batch_tokens, workers, encoder.device),
-                             device=encoder.device, context=modes, workers=workers)
-    if options.truncate_dim is not None and not token_output:
-        result = truncate(result, options.truncate_dim, options.normalize)
-    return result
+    budget = _budget(rows, options.batch_tokens, encoder.workers, encoder.device)
+    return encoder.run_tokens(rows.ids, rows.types, options, prompt_length=key.prompt_length, batch_tokens=budget)
 
 
 def _budget(rows: Rows, batch_tokens: int, workers: int | None, device) -> int:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import InputError, MissingExtraError
+from ..errors import InputError
+from ..extras import require
 from .config import ServeConfig
 
 
 def require_serve_extra() -> None:
-    for module, package in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("orjson", "orjson")):
-        try:
-            __import__(module)
-        except ImportError as exc:
-            raise MissingExtraError(f"twinbert serve needs the optional {package} package: "
-                                    "pip install 'twinbert[serve]'", extra="serve") from exc
+    for module in ("fastapi", "uvicorn", "orjson"):
+        require(module, "twinbert serve")
 
 
 def load_served(model: str | os.PathLike, config: ServeConfig | None = None, *, cross_encoder=None,
