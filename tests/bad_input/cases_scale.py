@@ -1,5 +1,5 @@
 """Bad input for the scale features: twinbert encode --engine ray (inputs, output folder, resume of another
-run) and twinbert index build --backend ivfpq. Every case fails before Ray starts or any vector is written."""
+run) and twinbert index build --backend ivfpq / int8 / binary. Every case fails before Ray starts or any vector is written."""
 from __future__ import annotations
 
 import json
@@ -111,4 +111,12 @@ CASES = [
          ("index", "build", S + "ix4", "--backend", "ivfpq", "--param", "ef_search=64", "--embeddings",
           S + "vectors.npy", "--model", "m"), 2, "unknown parameter(s) ef_search for backend='ivfpq'",
          _nothing_at("ix4")),
+    Case("binary-build-manhattan", "index build --backend binary --metric manhattan",
+         ("index", "build", S + "ix5", "--backend", "binary", "--metric", "manhattan", "--embeddings",
+          S + "vectors.npy", "--model", "m"), 2, "backend='binary' ranks by cosine, dot or euclidean",
+         _nothing_at("ix5")),
+    Case("int8-build-bad-rerank", "index build --backend int8 --param rerank=0",
+         ("index", "build", S + "ix6", "--backend", "int8", "--param", "rerank=0", "--embeddings",
+          S + "vectors.npy", "--model", "m"), 2, "rerank=0 for backend='int8' must be a positive integer",
+         _nothing_at("ix6")),
 ]

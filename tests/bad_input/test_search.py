@@ -177,6 +177,19 @@ def test_an_index_holding_nan_is_refused_at_load(tmp_path):
         Index.load(path)
 
 
+def test_a_memory_mapped_index_holding_nan_names_the_row_past_the_first_block(tmp_path, monkeypatch):
+    """Approximate backends keep vectors.npy memory-mapped and check it block by block: the row named is
+    the row of the file, not of its block."""
+    pytest.importorskip("faiss")
+    monkeypatch.setattr("twinbert.formats.mapped.MAPPED_BLOCK_ROWS", 4)
+    path = Index.build(embeddings=vectors(), backend="int8", rerank=5).save(tmp_path / "ix")
+    stored = np.load(path / "vectors.npy")
+    stored[9, 0] = np.inf
+    np.save(path / "vectors.npy", stored)
+    with pytest.raises(InputError, match=r"vectors\.npy row 9 has an infinite value"):
+        Index.load(path)
+
+
 # ------------------------------------------------------------------ 9. empty texts in mining
 
 class SameForEmpty:

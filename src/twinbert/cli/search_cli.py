@@ -28,16 +28,18 @@ def register(sub) -> None:
                                 "files (they are kept)")
             v.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"],
                            help="similarity the index ranks by (default cosine)")
-            v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf", "ivfpq"],
+            v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf", "ivfpq", "int8", "binary"],
                            help="flat = exact; hnsw / ivf = approximate; ivfpq = compressed (PQ codes in memory, "
-                                "re-scored from the memory-mapped vectors); all but flat need faiss: "
-                                "pip install 'twinbert[faiss]'")
+                                "re-scored from the memory-mapped vectors); int8 / binary = every row's int8 or "
+                                "sign-bit code scanned, the best re-scored from the memory-mapped vectors (4x / "
+                                "~27x less memory); all but flat need faiss: pip install 'twinbert[faiss]'")
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                            help="backend parameter, e.g. M=48, ef_construction=200, nlist=1024; a fixed "
-                                "ef_search=... or nprobe=... replaces the tuning")
+                                "ef_search=... (hnsw), nprobe=... (ivf, ivfpq) or rerank=... (int8, binary) "
+                                "replaces the tuning")
             v.add_argument("--recall-target", type=float, default=0.95, metavar="R",
-                           help="hnsw / ivf: tune ef_search / nprobe to the smallest value whose recall@10 "
-                                "against the exact search reaches R (default 0.95)")
+                           help="approximate backends: tune ef_search / nprobe / rerank to the smallest value "
+                                "whose recall@10 against the exact search reaches R (default 0.95)")
         else:
             _add_index_model(v, "add")
         common.add_prompt(v, "the index's prompt; for a new index the model's passage prompt when it "

@@ -6,7 +6,7 @@
                      parameters, tuning report, count (written last)
       vectors.npy    float32 [count, dimension], as searched (unit length for cosine)
       items.jsonl    one {"id": ..., "text": ...} per row, in vector order (text may be null)
-      ann.faiss      the FAISS index (hnsw, ivf and ivfpq backends only), in FAISS's own format: written and
+      ann.faiss      the FAISS index (every backend but flat), in FAISS's own format: written and
                      read by twinbert.search._faiss, placed and synced here
 
 ``save`` writes a temporary folder beside the target, fsyncs every file, then swaps it in by
@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..similarity import METRICS, as_embedding_matrix
+from ..similarity import METRICS
 from .atomic import atomic_folder, fsync_dir
+from .mapped import mapped_blocks
 
 FORMAT = "twinbert-index"
 FORMAT_VERSION = 1
-BACKENDS = ("flat", "hnsw", "ivf", "ivfpq")
+BACKENDS = ("flat", "hnsw", "ivf", "ivfpq", "int8", "binary")
 META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE = "meta.json", "vectors.npy", "items.jsonl", "ann.faiss"
 INDEX_FILES = (META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE)
 _TUNING_KEYS = {"target", "k", "queries", "count", "queries_from"}
@@ -246,7 +247,12 @@ def _read_vectors(path: Path, dimension: int, count: int, memory_map: bool) -> n
     if vectors.dtype != np.float32 or vectors.shape != (count, dimension):
         raise InputError(f"{path}: holds {vectors.dtype} {vectors.shape} but {META_FILE} "
                          f"says float32 ({count}, {dimension})")
-    as_embedding_matrix(vectors, str(path))  # refuses NaN / inf rows (an index of old)
+    # refuses NaN / inf rows (an index of old); a memory map block by block, without keeping its pages
+    for start, block in mapped_blocks(vectors):
+        bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+        if len(bad):
+            what = "NaN" if np.isnan(block[bad[0]]).any() else "an infinite value"
+            raise InputError(f"{path} row {start + int(bad[0])} has {what}; embeddings must be finite numbers")
     return vectors
 
 

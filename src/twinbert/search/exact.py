@@ -11,7 +11,6 @@ the NEGATIVE distance). Ties are broken by the lower corpus index first, whateve
 """
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 
 from ..checks import positive_int
 from ..errors import InputError
+from ..formats.mapped import mapped_blocks
 from ..similarity import as_embedding_matrix, check_metric, pairwise_scores, score_matrix
 
 DEFAULT_QUERY_CHUNK_SIZE = 256
@@ -27,8 +27,6 @@ DEFAULT_CORPUS_CHUNK_SIZE = 65536
 
 # Largest number of floats gathered at once when re-scoring euclidean candidates exactly.
 _RESCORE_BLOCK = 1 << 22
-# Rows of a memory-mapped corpus read at once by mapped_blocks (384 MiB of 384-dim float32)
-MAPPED_BLOCK_ROWS = 1 << 18
 
 
 def _sort_rows(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,27 +155,8 @@ def search_checked(queries: torch.Tensor, corpus: torch.Tensor, top_k: int, metr
     return results
 
 
-def mapped_blocks(vectors: np.ndarray, rows: int = MAPPED_BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, block)`` over the rows of ``vectors``; a memory map (np.memmap: an index's vectors.npy) is
-    read block by block and its pages are dropped from this process after each block (madvise DONTNEED:
-    they stay in the page cache), so a full pass over a 15 GB file does not hold 15 GB of RSS."""
-    mapped = getattr(vectors, "_mmap", None) is not None
-    for start in range(0, len(vectors), rows):
-        block = np.array(vectors[start:start + rows]) if mapped else vectors[start:start + rows]
-        drop_pages(vectors)
-        yield start, block
-
-
-def drop_pages(vectors: np.ndarray) -> None:
-    """Let go of the pages of a memory map that this process has touched (they stay in the page cache and
-    come back on the next read); nothing for an array in memory."""
-    mapped = getattr(vectors, "_mmap", None)
-    if mapped is not None and hasattr(mapped, "madvise"):
-        mapped.madvise(mmap.MADV_DONTNEED)
-
-
 def mapped_search(queries: np.ndarray, vectors: np.ndarray, top_k: int, metric: str,
-                  rows: int = MAPPED_BLOCK_ROWS) -> list[list[tuple[int, float]]]:
+                  rows: int | None = None) -> list[list[tuple[int, float]]]:
     """semantic_search over ``vectors`` read with :func:`mapped_blocks`: the same answer, ties by lower row
     first, with the RSS of one block for a memory-mapped corpus."""
     merged: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]

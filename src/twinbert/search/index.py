@@ -27,10 +27,10 @@ from ..formats import index_folder
 from ..formats.index_folder import BACKENDS, META_FILE, IndexFolder
 from ..similarity import check_metric, normalize
 from ._faiss import FaissBackend, require_faiss
+from .backends import SEARCH_KNOBS, build_ann, check_params, read_ann
+from .backends import tune_ann as tune_search_knob  # tuning.tune, + ivfpq's rerank (names: tests/test_imports.py)
 from .exact import search_checked
 from .fingerprint import fingerprint, mismatch
-from .ivfpq import build_ann, check_params, read_ann
-from .ivfpq import tune_ann as tune_search_knob  # tuning.tune, + ivfpq's rerank (names: tests/test_imports.py)
 from .prompts import corpus_kwargs, role_kwargs, settings_with
 from .rows import as_float32, index_rows
 from .tuning import DEFAULT_QUERIES, DEFAULT_RECALL, KNOBS, check_recall, hold_out
@@ -140,9 +140,12 @@ class Index:
                 the fingerprint of its weights are recorded so that later queries from another
                 model (even one of the same name) are refused.
             metric: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
-            backend: ``flat`` (exact), ``hnsw`` or ``ivf`` (approximate, need faiss).
+            backend: ``flat`` (exact); ``hnsw`` or ``ivf`` (approximate); ``ivfpq``, ``int8`` or
+                ``binary`` (compressed codes in memory, re-scored exactly from the stored vectors,
+                memory-mapped once saved and loaded); all but flat need faiss.
             model_name: the model behind ``embeddings`` when no encoder is given.
-            recall_target: approximate backends only: unless ``ef_search`` / ``nprobe`` is given,
+            recall_target: approximate backends only: unless ``ef_search`` / ``nprobe`` (``rerank``
+                for int8 and binary) is given,
                 it is set to the smallest value whose recall@10 against the exact search reaches
                 this, measured on up to 200 rows held out of the index until then (aiming at half
                 the misses the target allows, see ``twinbert.search.tuning``); the report is kept
@@ -151,7 +154,8 @@ class Index:
                 "passage" prompt when it declares "query" and "passage", else its default prompt
                 (see ``twinbert.search.prompts``). Recorded; ``add`` reuses it.
             backend_params: hnsw: ``M``, ``ef_construction``, ``ef_search``;
-                ivf: ``nlist``, ``nprobe`` (see ``twinbert.search._faiss``).
+                ivf: ``nlist``, ``nprobe`` (see ``twinbert.search._faiss``); ivfpq: see
+                ``twinbert.search.ivfpq``; int8 / binary: ``rerank`` (candidates re-scored per query).
         """
         metric = check_metric(metric)
         if backend not in BACKENDS:
@@ -331,7 +335,7 @@ class Index:
         """Change the search-time knob of an approximate index (kept by :meth:`save`):
         ``ef_search`` for hnsw, ``nprobe`` for ivf (at most ``nlist``). More = better recall, slower.
         A value set here replaces the one chosen by :meth:`tune` (``tuning`` becomes None)."""
-        accepted = {"flat": (), "hnsw": ("ef_search",), "ivf": ("nprobe",), "ivfpq": ("nprobe", "rerank")}[self.backend]
+        accepted = SEARCH_KNOBS[self.backend]
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             raise InputError(f"set_search_params: {', '.join(unknown)} cannot be set for backend="

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._faiss import FaissBackend, require_faiss, training_rows
-from ._faiss import check_params as faiss_params
+from ._faiss import require_faiss, training_rows
 
 DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": None, "m": None, "nbits": 8, "opq": 0, "rerank": 100,
                             "train_size": None}
@@ -29,10 +28,8 @@ _TRAIN_PER_CELL = 39  # FAISS's minimum points per centroid
 _MAX_M = 64
 
 
-def check_params(backend: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters of ``backend`` with defaults filled (hnsw / ivf: twinbert.search._faiss)."""
-    if backend != "ivfpq":
-        return faiss_params(backend, params)
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The ivfpq parameters with defaults filled; unknown or bad ones refused."""
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
         raise InputError(f"unknown parameter(s) {', '.join(unknown)} for backend='ivfpq'; accepted: "
@@ -131,7 +128,7 @@ class IvfPqBackend:
         return cls(metric, params, index, vectors)
 
     @classmethod
-    def build(cls, backend: str, metric: str, params: dict[str, Any], vectors: np.ndarray,
+    def build(cls, metric: str, params: dict[str, Any], vectors: np.ndarray,
               positions: np.ndarray | None = None) -> IvfPqBackend:
         """Trained on a sample of the rows at ``positions`` (default all) and holding them; same contract as
         FaissBackend.build."""
@@ -192,8 +189,8 @@ class IvfPqBackend:
 _MAX_RERANK = 4096
 
 
-def tune_ann(ann, vectors: np.ndarray, metric: str, recall: float = 0.95, **kwargs) -> dict[str, Any]:
-    """twinbert.search.tuning.tune, and for ivfpq its two knobs in turn. nprobe first, with the most
+def tune_ann(ann: IvfPqBackend, vectors: np.ndarray, metric: str, recall: float = 0.95, **kwargs) -> dict[str, Any]:
+    """twinbert.search.tuning.tune for ivfpq's two knobs in turn. nprobe first, with the most
     candidates re-scored (``rerank`` = 4096, or every row): the cells that hold the neighbours. Then, at that
     nprobe, the fewest candidates that keep the target, doubling from the ``rerank`` given: PQ distances are
     coarse, and how many candidates recover the exact top 10 depends on how well PQ tells the rows of a cell
@@ -201,8 +198,6 @@ def tune_ann(ann, vectors: np.ndarray, metric: str, recall: float = 0.95, **kwar
     0.985 with 2,048, m=48). The report says both (``then``: the rerank climb)."""
     from .tuning import tune
 
-    if not isinstance(ann, IvfPqBackend):
-        return tune(ann, vectors, metric, recall, **kwargs)
     cap = max(min(_MAX_RERANK, len(ann)), ann.params["rerank"])
     values, value = [], ann.params["rerank"]
     while value < cap:
@@ -211,19 +206,3 @@ def tune_ann(ann, vectors: np.ndarray, metric: str, recall: float = 0.95, **kwar
     ann.params["rerank"] = cap
     report = tune(ann, vectors, metric, recall, then=("rerank", values + [cap]) if values else None, **kwargs)
     return {**report, "rerank": ann.params["rerank"]}
-
-
-def build_ann(backend: str, metric: str, params: dict[str, Any], vectors: np.ndarray,
-              positions: np.ndarray | None = None):
-    """The approximate structure of an Index: ivfpq here, hnsw / ivf in twinbert.search._faiss."""
-    if backend == "ivfpq":
-        return IvfPqBackend.build(backend, metric, params, vectors, positions)
-    return FaissBackend.build(backend, metric, params, vectors, positions)
-
-
-def read_ann(folder, described_by: str = "meta.json"):
-    """The approximate structure of an index folder read by twinbert.formats.index_folder.read."""
-    if folder.backend == "ivfpq":
-        return IvfPqBackend.read(folder.ann_path, folder.metric, folder.backend_params, folder.vectors, described_by)
-    return FaissBackend.read(folder.ann_path, folder.backend, folder.metric, folder.backend_params,
-                                    dimension=folder.vectors.shape[1], count=len(folder.ids), described_by=described_by)

@@ -20,9 +20,9 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..formats.atomic import atomic_folder
 from ..formats.index_folder import ANN_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE, IndexFolder, check_save_path
+from ..formats.mapped import drop_pages
 from ..progress import Progress
 from ..similarity import check_metric
-from .exact import drop_pages
 from .ivfpq import IvfPqBackend, check_params, fill_params
 from .ivfpq import tune_ann as tune_search_knob
 from .tuning import DEFAULT_RECALL, check_recall
@@ -82,7 +82,7 @@ def build_ivfpq(source, path: str | os.PathLike, *, metric: str = "cosine", reca
     from .index import Index
 
     metric = check_metric(metric)
-    params = check_params("ivfpq", backend_params)
+    params = check_params(backend_params)
     tune = recall_target is not None and backend_params.get("nprobe") is None
     if tune:
         check_recall(recall_target)

@@ -32,11 +32,12 @@ from .exact import mapped_search
 if TYPE_CHECKING:
     from ._faiss import FaissBackend
 
-KNOBS = {"hnsw": "ef_search", "ivf": "nprobe"}
+KNOBS = {"hnsw": "ef_search", "ivf": "nprobe", "int8": "rerank", "binary": "rerank"}
 DEFAULT_RECALL = 0.95
 DEFAULT_QUERIES = 200
 _BISECT_STEPS = 3
 _MAX_EF = 8192
+_MAX_RERANK = 16384  # int8 / binary: candidates re-scored per query, at most
 _MIN_HELD_OUT = 20
 _STANDARD_ERRORS = 2.0  # the target must hold for the mean recall less two standard errors
 _STAND_IN_MISS_FACTOR = 2.0  # Cranfield questions missed 2-2.6x as often as held-out abstracts
@@ -62,6 +63,8 @@ def ladder(backend: str, n: int, k: int, params: dict[str, Any]) -> list[int]:
     """The knob values tried in turn, smallest first; the last one is the most exhaustive."""
     if backend == "ivf":
         top, value = params["nlist"], 1
+    elif KNOBS[backend] == "rerank":
+        top, value = max(min(_MAX_RERANK, n), k), k
     else:
         top, value = max(min(_MAX_EF, n), k), max(16, k)
     values = []
