@@ -39,3 +39,21 @@ def test_blocks_cover_every_row_once_in_order():
     starts = [(start, block.copy()) for start, block in mapped_blocks(array, rows=4)]
     assert [s for s, _ in starts] == [0, 4, 8]
     np.testing.assert_array_equal(np.concatenate([b for _, b in starts]), array)
+
+
+def test_row_reader_reads_rows_like_the_map_without_mapping_them(tmp_path):
+    from twinbert.formats.mapped import RowReader
+
+    rows, dim = 65536, 256
+    data = np.random.default_rng(1).standard_normal((rows, dim), dtype=np.float32)
+    np.save(tmp_path / "v.npy", data)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    reader = RowReader(mapped)
+    picked = np.random.default_rng(2).choice(rows, 2000, replace=False)
+    before = rss_file_mib()
+    got = reader[picked]
+    assert rss_file_mib() - before < 4
+    np.testing.assert_array_equal(got, data[picked])
+    assert len(reader) == rows and reader[[5]].shape == (1, dim)
+    with pytest.raises(IndexError, match=f"row {rows} is outside the {rows} rows"):
+        reader[[0, rows]]

@@ -159,13 +159,14 @@ class CompressedBackend:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores, indices)`` [n_queries, k]: the ``rerank`` best rows by their codes, re-scored exactly."""
+    def search(self, queries: np.ndarray, k: int, originals=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, indices)`` [n_queries, k]: the ``rerank`` best rows by their codes, re-scored exactly
+        from ``originals`` (default the stored vectors; the tuning gives a pread reader of them)."""
         k = min(k, len(self))
         depth = min(max(k, self.params["rerank"]), len(self))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         _, candidates = self.index.search(_sign_bits(queries) if self.backend == "binary" else queries, depth)
-        return rescore(queries, candidates, self.vectors, self.metric, k)
+        return rescore(queries, candidates, self.vectors if originals is None else originals, self.metric, k)
 
     def write(self, path: Path) -> None:
         faiss = require_faiss()

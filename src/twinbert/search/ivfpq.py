@@ -153,13 +153,14 @@ class IvfPqBackend:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores, indices)`` [n_queries, k] after exact re-scoring of the ``rerank`` best PQ candidates."""
+    def search(self, queries: np.ndarray, k: int, originals=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, indices)`` [n_queries, k] after exact re-scoring of the ``rerank`` best PQ candidates,
+        read from ``originals`` (default the stored vectors; the tuning gives a pread reader of them)."""
         k = min(k, len(self))
         self.inner.nprobe = min(self.params["nprobe"], self.params["nlist"])
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         _, candidates = self.index.search(queries, min(max(k, self.params["rerank"]), len(self)))
-        return rescore(queries, candidates, self.vectors, self.metric, k)
+        return rescore(queries, candidates, self.vectors if originals is None else originals, self.metric, k)
 
     def write(self, path: Path) -> None:
         require_faiss().write_index(self.index, str(path))
