@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from .conftest import SHARDS, encode_workers, sentence, write_shards
 
 import twinbert
 from twinbert.cli.main import main
@@ -21,6 +20,8 @@ from twinbert.distributed import encode_dataset, encode_files
 from twinbert.distributed.output import read_embeddings
 from twinbert.encode_file import encode_file
 from twinbert.errors import MissingExtraError
+
+from .conftest import SHARDS, encode_workers, sentence, write_shards
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -176,3 +177,4 @@ def test_missing_ray_names_the_extra(monkeypatch, tiny_bert, tmp_path, capsys):
     code = main(["encode", "--engine", "ray", "--input", str(tmp_path / "a.txt"), "--output", str(tmp_path / "o"),
                  "--model", str(tiny_bert), "--quiet"])
     assert code == 2 and "pip install 'twinbert[ray]'" in capsys.readouterr().err
+
