@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,24 @@ def test_encode_without_json_prints_one_summary_line(cli):
 def test_quiet_encode_writes_nothing_on_stderr(cli):
     assert ok(cli, "encode_csv")["stderr"] == ""
     assert "encode: " in ok(cli, "encode_txt")["stderr"]  # the same command without -q shows progress
+
+
+def test_quiet_encode_keeps_quiet_while_the_runtime_compiles_its_graph(tmp_path):
+    """-q leaves out the notes as well as the progress: a model encoded for the first time compiles its
+    runtime graph (an INFO note) and -q still writes nothing on stderr; without -q the note shows."""
+    model = build_tiny_bert(tmp_path / "fresh")
+    (tmp_path / "in.txt").write_text("a cat\nthe dog sat\n", encoding="utf-8")
+    env = cli_env(tmp_path / "hf")
+    quiet = subprocess.run([sys.executable, "-m", "twinbert", "encode", "--model", str(model), "--input",
+                            str(tmp_path / "in.txt"), "--output", str(tmp_path / "q.npy"), "-q"],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert (model / ".twinbert-compiled").is_dir()  # it did compile
+    shutil.rmtree(model / ".twinbert-compiled")
+    loud = subprocess.run([sys.executable, "-m", "twinbert", "encode", "--model", str(model), "--input",
+                           str(tmp_path / "in.txt"), "--output", str(tmp_path / "l.npy")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "INFO: compiling " in loud.stderr, loud.stderr
 
 
 def test_real_process_json_on_stdout_progress_on_stderr(cli, tiny):

@@ -2,11 +2,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
 import unicodedata
 
 from ..formats.resolve import DEFAULT_MODEL  # noqa: F401 (re-exported)
+
+
+@contextlib.contextmanager
+def log_level(level: int):
+    """twinbert's log records below ``level`` left out while the block runs (--quiet), then as before."""
+    logger = logging.getLogger("twinbert")
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def positive_int(text: str) -> int:

@@ -2,6 +2,8 @@
 with --engine ray: files or a glob (also .parquet) -> a folder of Parquet shards + manifest.json, on a Ray cluster."""
 from __future__ import annotations
 
+import logging
+
 from . import common
 
 
@@ -31,12 +33,20 @@ def register(sub) -> None:
                    help="--engine ray: CPUs (torch threads) of each actor (default 1)")
     p.add_argument("--actor-gpus", type=float, default=0, help="--engine ray: GPUs of each actor (default 0)")
     p.add_argument("--keep-text", action="store_true", help="--engine ray: also store each row's text in the shards")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress and no notes on stderr (warnings and errors still show)")
     common.add_json(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    if args.quiet:  # the notes (e.g. "compiling onnx float32 graph") go with the progress
+        with common.log_level(logging.WARNING):
+            return _run(args)
+    return _run(args)
+
+
+def _run(args) -> int:
     from pathlib import Path
 
     from ..encode_file import check_output, encode_file

@@ -7,8 +7,8 @@ float32 384-dim vector. PQ distances are coarse, so a search asks the inverted l
 cells) for the ``rerank`` best candidates and re-scores them exactly with the stored float vectors, which
 the Index keeps memory-mapped from vectors.npy: only the candidates' rows are read from disk.
 
-``nprobe`` is tuned for a recall target like the ivf backend's (twinbert.search.tuning): the recall measured
-is the one after re-scoring. Build from the Parquet shards of a distributed encode without holding all
+``nprobe``, then ``rerank``, are tuned for a recall target like the ivf backend's nprobe
+(twinbert.search.tuning, :func:`tune_ann`): the recall measured is the one after re-scoring. Build from the Parquet shards of a distributed encode without holding all
 vectors: twinbert.search.ivfpq_build.
 """
 from __future__ import annotations
