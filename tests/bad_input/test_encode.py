@@ -303,7 +303,10 @@ def test_an_interrupt_stops_the_worker_threads(monkeypatch):
 
 
 SLOW_MAIN = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # Ctrl-C as in a terminal: a test run started in the background (no job control) hands its children
+    # SIGINT ignored, and Python keeps an ignored SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from twinbert.modules.transformer import Transformer
     forward = Transformer.forward
     def slow_forward(self, *args, **kwargs):  # a slow model, so the signal lands mid-encoding
