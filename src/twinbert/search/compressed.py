@@ -26,7 +26,7 @@ from ..checks import positive_int
 from ..errors import InputError
 from ..quantize import check_output_dtype, dequantize
 from ._faiss import require_faiss
-from .ivfpq import exact_scores, rescore
+from .rescoring import RescoringBackend, exact_scores
 
 _CHUNK_ROWS = 65536
 KINDS = ("int8", "binary")
@@ -114,10 +114,8 @@ def _sign_bits(vectors: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(vectors) > 0, axis=-1)
 
 
-class CompressedBackend:
+class CompressedBackend(RescoringBackend):
     """The int8 or binary codes of the rows in a FAISS index, with exact re-scoring from ``vectors``."""
-
-    any_order = True
 
     def __init__(self, backend: str, metric: str, params: dict[str, Any], index: Any, vectors: np.ndarray):
         self.backend, self.metric, self.params, self.index, self.vectors = backend, metric, params, index, vectors
@@ -145,19 +143,9 @@ class CompressedBackend:
         ann.add(vectors[positions], positions)
         return ann
 
-    def add(self, vectors: np.ndarray, positions: np.ndarray) -> None:
-        """Add rows under their row positions; rows beyond the re-scoring vectors are appended to them."""
-        if not len(vectors):
-            return
-        positions = np.asarray(positions, dtype=np.int64)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.index.add_with_ids(_sign_bits(vectors) if self.backend == "binary" else vectors, positions)
-        beyond = positions >= len(self.vectors)
-        if beyond.any():  # Index.add: new rows the stored vectors do not have yet
-            self.vectors = np.concatenate([self.vectors, vectors[beyond]])
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
+    def coded(self, vectors: np.ndarray) -> np.ndarray:
+        """Rows as the FAISS index takes them: the sign bits for binary."""
+        return _sign_bits(vectors) if self.backend == "binary" else vectors
 
     def search(self, queries: np.ndarray, k: int, originals=None) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, indices)`` [n_queries, k]: the ``rerank`` best rows by their codes, re-scored exactly
@@ -166,7 +154,7 @@ class CompressedBackend:
         depth = min(max(k, self.params["rerank"]), len(self))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         _, candidates = self.index.search(_sign_bits(queries) if self.backend == "binary" else queries, depth)
-        return rescore(queries, candidates, self.vectors if originals is None else originals, self.metric, k)
+        return self.rescored(queries, candidates, k, originals)
 
     def write(self, path: Path) -> None:
         faiss = require_faiss()

@@ -158,7 +158,10 @@ def search_checked(queries: torch.Tensor, corpus: torch.Tensor, top_k: int, metr
 def mapped_search(queries: np.ndarray, vectors: np.ndarray, top_k: int, metric: str,
                   rows: int | None = None) -> list[list[tuple[int, float]]]:
     """semantic_search over ``vectors`` read with :func:`mapped_blocks`: the same answer, ties by lower row
-    first, with the RSS of one block for a memory-mapped corpus."""
+    first, with the RSS of one block for a memory-mapped corpus (an array in memory: one semantic_search,
+    which chunks it itself)."""
+    if getattr(vectors, "_mmap", None) is None:
+        return semantic_search(queries, vectors, top_k=top_k, metric=metric)
     merged: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
     for start, block in mapped_blocks(vectors, rows):
         for q, row in enumerate(semantic_search(queries, block, top_k=top_k, metric=metric)):

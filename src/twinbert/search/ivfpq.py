@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._faiss import require_faiss, training_rows
+from .rescoring import RescoringBackend
 
 DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": None, "m": None, "nbits": 8, "opq": 0, "rerank": 100,
                             "train_size": None}
@@ -72,38 +73,12 @@ def _factory(faiss, metric: str, params: dict[str, Any], dimension: int):
     return faiss.index_factory(dimension, f"{rotation}IVF{params['nlist']},PQ{params['m']}x{params['nbits']}", fmetric)
 
 
-def exact_scores(queries: np.ndarray, rows: np.ndarray, metric: str) -> np.ndarray:
-    """Scores of every query against every row: dot (cosine: the vectors are unit length) or the negative
-    euclidean distance, as the flat search gives them."""
-    if metric == "euclidean":
-        squared = (queries ** 2).sum(1)[:, None] - 2 * queries @ rows.T + (rows ** 2).sum(1)[None, :]
-        return -np.sqrt(np.maximum(squared, 0))
-    return queries @ rows.T
-
-
-def rescore(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, metric: str,
-            k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best of each query's candidate rows (-1 = none) by exact score against ``vectors`` (a memmap:
-    only the candidates' rows are read, in row order)."""
-    scores = np.full((len(queries), k), -np.inf, np.float32)
-    found = np.full((len(queries), k), -1, np.int64)
-    for q, row in enumerate(candidates):
-        row = np.unique(row[row >= 0])
-        if not len(row):
-            continue
-        exact = exact_scores(queries[q:q + 1], np.asarray(vectors[row], np.float32), metric)[0]
-        best = np.argsort(-exact, kind="stable")[:k]
-        scores[q, :len(best)], found[q, :len(best)] = exact[best], row[best]
-    return scores, found
-
-
-class IvfPqBackend:
+class IvfPqBackend(RescoringBackend):
     """An IVF-PQ FAISS index over the rows of the Index, with exact re-scoring from ``vectors``.
 
     ``backend`` reads "ivf" for twinbert.search.tuning: the knob is nprobe over nlist cells, as there."""
 
     backend = "ivf"
-    any_order = True
 
     def __init__(self, metric: str, params: dict[str, Any], index: Any, vectors: np.ndarray):
         faiss = require_faiss()
@@ -139,20 +114,6 @@ class IvfPqBackend:
         ann.add(vectors[positions], positions)
         return ann
 
-    def add(self, vectors: np.ndarray, positions: np.ndarray) -> None:
-        """Add rows under their row positions; rows beyond the re-scoring vectors are appended to them."""
-        if not len(vectors):
-            return
-        positions = np.asarray(positions, dtype=np.int64)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.index.add_with_ids(vectors, positions)
-        beyond = positions >= len(self.vectors)
-        if beyond.any():  # Index.add: new rows the stored vectors do not have yet
-            self.vectors = np.concatenate([self.vectors, vectors[beyond]])
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
-
     def search(self, queries: np.ndarray, k: int, originals=None) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, indices)`` [n_queries, k] after exact re-scoring of the ``rerank`` best PQ candidates,
         read from ``originals`` (default the stored vectors; the tuning gives a pread reader of them)."""
@@ -160,7 +121,7 @@ class IvfPqBackend:
         self.inner.nprobe = min(self.params["nprobe"], self.params["nlist"])
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         _, candidates = self.index.search(queries, min(max(k, self.params["rerank"]), len(self)))
-        return rescore(queries, candidates, self.vectors if originals is None else originals, self.metric, k)
+        return self.rescored(queries, candidates, k, originals)
 
     def write(self, path: Path) -> None:
         require_faiss().write_index(self.index, str(path))
