@@ -92,7 +92,7 @@ def big_input(folder: Path) -> list[str]:
     return write_shards(folder, [(f"s{k}.txt", 600 + 97 * k) for k in range(7)])
 
 
-def wait_for_first_shard(out: Path, stop: threading.Event | None = None, timeout: float = 120) -> bool:
+def wait_for_first_shard(out: Path, stop: threading.Event | None = None, timeout: float = 300) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline and not (stop and stop.is_set()):
         try:
@@ -178,3 +178,49 @@ def test_missing_ray_names_the_extra(monkeypatch, tiny_bert, tmp_path, capsys):
                  "--model", str(tiny_bert), "--quiet"])
     assert code == 2 and "pip install 'twinbert[ray]'" in capsys.readouterr().err
 
+
+
+class _FakeRay:
+    """Just what encode_dataset asks of ray: the nodes, the cluster's resources, Ray Data's pool strategy."""
+
+    def __init__(self, nodes):
+        self._nodes = nodes
+        self.data = type("data", (), {"ActorPoolStrategy": staticmethod(lambda size: ("pool", size))})
+
+    def nodes(self):
+        return self._nodes
+
+    def cluster_resources(self):
+        return {"CPU": sum(n["Resources"].get("CPU", 0) for n in self._nodes if n["Alive"]),
+                "GPU": sum(n["Resources"].get("GPU", 0) for n in self._nodes if n["Alive"])}
+
+
+class _Recorder:
+    def map_batches(self, fn, **kwargs):
+        self.kwargs = kwargs
+        return self
+
+
+@pytest.mark.parametrize("nodes, gpus, actors, expected", [
+    # a head kept free of work (0 CPUs), a 4-core and an 8-core node, a dead 2-core one: actors of the
+    # smallest live node's size, as many as the cluster's 12 CPUs hold
+    ([(0, 0, True), (4, 0, True), (8, 0, True), (2, 0, False)], 0, None, {"num_cpus": 4, "actors": 3, "rows": 8192}),
+    ([(2, 0, True)], 0, None, {"num_cpus": 2, "actors": 1, "rows": 4096}),
+    ([(64, 0, True)], 0, None, {"num_cpus": 64, "actors": 1, "rows": 32768}),  # rows per call capped
+    ([(16, 2, True)], 1, None, {"num_cpus": 1, "actors": 2, "rows": 2048}),  # GPU actors: one CPU each
+    # actors given: the cluster's CPUs shared among them, never more than a node has
+    ([(2, 0, True), (2, 0, True)], 0, 4, {"num_cpus": 1, "actors": 4, "rows": 2048}),
+    ([(8, 0, True), (8, 0, True)], 0, 4, {"num_cpus": 4, "actors": 4, "rows": 8192}),
+    ([(8, 0, True)], 0, 1, {"num_cpus": 8, "actors": 1, "rows": 16384}),
+])
+def test_actor_defaults_one_actor_per_node(monkeypatch, nodes, gpus, actors, expected):
+    from twinbert.distributed import dataset as module
+
+    fake = _FakeRay([{"Alive": alive, "Resources": {"CPU": c, "GPU": g}} for c, g, alive in nodes])
+    monkeypatch.setattr(module, "require_ray", lambda: fake)
+    recorder = _Recorder()
+    encode_dataset(recorder, "model", num_gpus=gpus, actors=actors)
+    assert recorder.kwargs["num_cpus"] == expected["num_cpus"]
+    assert recorder.kwargs["compute"] == ("pool", expected["actors"])
+    assert recorder.kwargs["batch_size"] == expected["rows"]
+    assert recorder.kwargs["fn_constructor_args"][-1] == expected["num_cpus"]  # the actor's threads

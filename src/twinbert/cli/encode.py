@@ -28,9 +28,10 @@ def register(sub) -> None:
     p.add_argument("--address", default=None,
                    help="--engine ray: the cluster (HOST:PORT, ray://HOST:PORT or auto; default: a local runtime)")
     p.add_argument("--actors", type=common.positive_int, default=None,
-                   help="--engine ray: actors in the pool (default: the cluster's CPUs / --actor-cpus)")
-    p.add_argument("--actor-cpus", type=common.positive_int, default=1,
-                   help="--engine ray: CPUs (torch threads) of each actor (default 1)")
+                   help="--engine ray: actors in the pool (default: one per node; the cluster's CPUs / --actor-cpus)")
+    p.add_argument("--actor-cpus", type=common.positive_int, default=None,
+                   help="--engine ray: CPUs (threads) of each actor (default: all of a node's CPUs, or the "
+                        "cluster's CPUs / --actors; 1 with --actor-gpus)")
     p.add_argument("--actor-gpus", type=float, default=0, help="--engine ray: GPUs of each actor (default 0)")
     p.add_argument("--keep-text", action="store_true", help="--engine ray: also store each row's text in the shards")
     p.add_argument("--quiet", "-q", action="store_true",

@@ -42,6 +42,12 @@ def cluster_cpus(ray) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def node_cpus(ray) -> int:
+    """The CPUs of the smallest live node that has any (a head node kept free of work has none)."""
+    cpus = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    return max(1, min((c for c in cpus if c > 0), default=1))
+
+
 def unwrap(exc: BaseException) -> BaseException:
     """A twinbert error raised inside an actor, out of the Ray exceptions wrapped around it (else exc)."""
     seen = exc

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import positive_int
-from ._ray import cluster_cpus, require_ray
+from ._ray import cluster_cpus, node_cpus, require_ray
 from .actor import EncodeActor
 from .shards import Shard, read_rows
 
@@ -15,12 +15,13 @@ from .shards import Shard, read_rows
 # batches over the actor's threads, so larger calls pad less and leave threads idle at fewer call ends, but
 # leave one actor of a pool working alone at the end of the run (50,000 STS-B rows, local encode 116-127 s:
 # 1 actor x 2 CPUs 157 s at 1,024 rows a call, 143 s at 4,096; 2 actors x 1 CPU 156 s at 1,024, 165 s at
-# 4,096)
+# 4,096); capped, so that an actor of a large node still returns rows every few seconds
 ROWS_PER_CPU = 2048
+MAX_ROWS_PER_CALL = 32768
 
 
 def encode_dataset(dataset, model: Any, column: str = "text", *, id_column: str = "id", actors: int | None = None,
-                   num_cpus: float = 1, num_gpus: float = 0, batch_size: int | None = None,
+                   num_cpus: float | None = None, num_gpus: float = 0, batch_size: int | None = None,
                    model_kwargs: dict | None = None, keep_columns: tuple[str, ...] = (), **encode_kwargs):
     """The rows of ``dataset`` (a ray.data.Dataset with ``column`` and ``id_column``) encoded on a pool of
     ``actors`` actors: a lazy ray.data.Dataset with ``id`` (from ``id_column``), ``embedding`` [dim] float32
@@ -29,14 +30,21 @@ def encode_dataset(dataset, model: Any, column: str = "text", *, id_column: str 
     model: a model name or folder, loaded once in each actor with ``twinbert.load(model, **model_kwargs)``
         (any device / precision / backend that load takes), or a SentenceEncoder, sent to each actor.
     actors: pool size; default: the cluster's CPUs // num_cpus (GPUs // num_gpus with GPUs).
-    num_cpus / num_gpus: what each actor reserves; an actor runs torch on num_cpus threads.
-    batch_size: rows per actor call (default 2,048 per CPU of an actor); encode_kwargs: encode()'s options
-    (pooling, normalize, prompt_name ...).
+    num_cpus / num_gpus: what each actor reserves; an actor runs num_cpus threads. Default: with GPUs 1,
+        with actors the cluster's CPUs // actors (at most a node's), else the CPUs of the smallest node:
+        one actor per node, one copy of the model per node, its batches
+        spread over the node's cores by the batching engine (on one 2-core node 0.87 of a local encode
+        against 0.76 for two 1-CPU actors: benchmarks/RESULTS.md).
+    batch_size: rows per actor call (default 2,048 per CPU of an actor, at most 32,768); encode_kwargs:
+    encode()'s options (pooling, normalize, prompt_name ...).
     The vectors are the ones a local encode gives (the same modules and batching engine), within 1e-6.
     """
     ray = require_ray()
+    if num_cpus is None:  # with actors given: the cluster's CPUs shared among them, at most a node's
+        num_cpus = 1 if num_gpus else node_cpus(ray) if actors is None else \
+            max(1, min(node_cpus(ray), cluster_cpus(ray) // positive_int(actors, "actors")))
     batch_size = positive_int(batch_size, "batch_size") if batch_size is not None else \
-        ROWS_PER_CPU * max(1, int(num_cpus))
+        min(ROWS_PER_CPU * max(1, int(num_cpus)), MAX_ROWS_PER_CALL)
     model_kwargs = dict(model_kwargs or {})
     if num_gpus and not model_kwargs.get("device"):
         model_kwargs["device"] = "cuda"
