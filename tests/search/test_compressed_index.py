@@ -14,17 +14,12 @@ from twinbert.search import Index
 
 pytest.importorskip("faiss")
 
-
-def clustered(n, dim=64, clusters=40, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = np.random.default_rng(7).standard_normal((clusters, dim)).astype(np.float32)
-    x = centers[rng.integers(0, clusters, n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+from search_vectors import clustered as _clustered  # noqa: E402
+from search_vectors import recall  # noqa: E402
 
 
-def recall(index, flat, queries, k=10):
-    got, want = index.search(queries, k=k), flat.search(queries, k=k)
-    return np.mean([len({h["id"] for h in g} & {h["id"] for h in w}) / k for g, w in zip(got, want)])
+def clustered(n, seed=0):
+    return _clustered(n, clusters=40, seed=seed, centers_seed=7, noise=0.6)
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,7 @@ from twinbert.search import Index
 
 pytest.importorskip("faiss")
 
-
-def clustered(n, dim=64, clusters=50, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = np.random.default_rng(99).standard_normal((clusters, dim)).astype(np.float32)
-    x = centers[rng.integers(0, clusters, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def recall(index, flat, queries, k=10):
-    got = index.search(queries, k=k)
-    want = flat.search(queries, k=k)
-    return np.mean([len({h["id"] for h in g} & {h["id"] for h in w}) / k for g, w in zip(got, want)])
+from search_vectors import clustered, recall  # noqa: E402
 
 
 @pytest.fixture(scope="module")
