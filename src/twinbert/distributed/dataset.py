@@ -30,19 +30,22 @@ def encode_dataset(dataset, model: Any, column: str = "text", *, id_column: str 
     model: a model name or folder, loaded once in each actor with ``twinbert.load(model, **model_kwargs)``
         (any device / precision / backend that load takes), or a SentenceEncoder, sent to each actor.
     actors: pool size; default: the cluster's CPUs // num_cpus (GPUs // num_gpus with GPUs).
-    num_cpus / num_gpus: what each actor reserves; an actor runs num_cpus threads. Default: with GPUs 1,
-        with actors the cluster's CPUs // actors (at most a node's), else the CPUs of the smallest node:
-        one actor per node, one copy of the model per node, its batches
-        spread over the node's cores by the batching engine (on one 2-core node 0.87 of a local encode
-        against 0.76 for two 1-CPU actors: benchmarks/RESULTS.md).
+    num_cpus / num_gpus: what each actor reserves; an actor runs num_cpus threads. Default num_cpus: 1 with
+        GPUs; with actors, the cluster's CPUs // actors (at most a node's); else the CPUs of the smallest
+        node: one actor and one copy of the model per node, the batching engine spreading its batches over
+        the node's cores (on one 2-core node 0.87 of a local encode, two 1-CPU actors 0.76: RESULTS.md).
     batch_size: rows per actor call (default 2,048 per CPU of an actor, at most 32,768); encode_kwargs:
     encode()'s options (pooling, normalize, prompt_name ...).
     The vectors are the ones a local encode gives (the same modules and batching engine), within 1e-6.
     """
     ray = require_ray()
-    if num_cpus is None:  # with actors given: the cluster's CPUs shared among them, at most a node's
-        num_cpus = 1 if num_gpus else node_cpus(ray) if actors is None else \
-            max(1, min(node_cpus(ray), cluster_cpus(ray) // positive_int(actors, "actors")))
+    if num_cpus is None:
+        if num_gpus:
+            num_cpus = 1
+        elif actors is None:
+            num_cpus = node_cpus(ray)
+        else:
+            num_cpus = max(1, min(node_cpus(ray), cluster_cpus(ray) // positive_int(actors, "actors")))
     batch_size = positive_int(batch_size, "batch_size") if batch_size is not None else \
         min(ROWS_PER_CPU * max(1, int(num_cpus)), MAX_ROWS_PER_CALL)
     model_kwargs = dict(model_kwargs or {})
