@@ -205,3 +205,32 @@ def test_cli_commands_take_backend_and_precision(tiny_bert, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "onnx.npy"), np.load(tmp_path / "torch.npy"), atol=1e-5)
     settings = json.loads(out["similarity-int8"]["stdout"])["settings"]
     assert (settings["backend"], settings["precision"]) == ("onnx", "int8")
+
+
+def test_openvino_sends_no_telemetry_and_leaves_no_process(tiny_bert, tmp_path):
+    """`import openvino` and its model converter send usage events from a forked process that, with no
+    network, blocks in DNS and keeps the program from exiting (a test run hung at exit on it): twinbert
+    imports OpenVINO with its telemetry declined and reads graphs with the runtime's own ONNX reader."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model, ignore=shutil.ignore_patterns(".twinbert-compiled"))  # a cold cache
+    script = (
+        "import multiprocessing, twinbert\n"
+        "sent = []\n"
+        "try:\n"
+        "    from openvino_telemetry.backend import backend_ga4\n"
+        "    backend_ga4.GA4Backend.send = lambda self, *a, **k: sent.append(a)  # recorded, never sent\n"
+        "except ImportError:\n"
+        "    pass\n"
+        f"twinbert.load({str(model)!r}, backend='openvino', device='cpu').encode(['a graph is built'])\n"
+        "print(len(sent), len(multiprocessing.active_children()))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[0] == "0 0"  # nothing sent, no child process
+    assert list(model.glob(".twinbert-compiled/*/openvino_model.xml"))  # the graph was built here

@@ -146,9 +146,12 @@ def to_openvino(onnx_path: Path, xml_path: Path, hint: str | None = None) -> Pat
     runtime_options/INFERENCE_PRECISION_HINT. OpenVINO 2026.4's CPU plugin does not apply that entry by
     itself, and computes in bf16 by default on a CPU with native bf16: a reader that must be exact passes
     {"INFERENCE_PRECISION_HINT": "f32"} when compiling (twinbert does; sentence-transformers:
-    model_kwargs={"ov_config": {...}})."""
+    model_kwargs={"ov_config": {...}}).
+    Read with the runtime's own ONNX reader (Core.read_model), not ov.convert_model: the converter's Python
+    tooling sends usage telemetry from a forked process, which on a machine without network stays blocked
+    in its DNS lookup and keeps the user's program from exiting (multiprocessing joins it at exit)."""
     ov = sessions.require("openvino")
-    model = ov.convert_model(str(onnx_path))
+    model = ov.Core().read_model(str(onnx_path))
     if hint:
         model.set_rt_info(hint, ["runtime_options", "INFERENCE_PRECISION_HINT"])
     ov.save_model(model, str(xml_path), compress_to_fp16=False)

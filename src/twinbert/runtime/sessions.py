@@ -12,6 +12,8 @@ How each runtime's parallelism is used (measured on 2 cores, benchmarks/RESULTS.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from pathlib import Path
 
@@ -28,11 +30,30 @@ def require(backend: str):
     """The runtime module of `backend`; MissingExtraError naming what to install when it is missing."""
     module, package, extra = PACKAGES[backend]
     try:
+        if module == "openvino" and module not in sys.modules:
+            return _import_openvino_without_telemetry()
         return __import__(module)
     except ImportError as e:
         raise MissingExtraError(f"backend={backend!r} needs the {package} package (part of twinbert's default "
                                 f"install): pip install 'twinbert[{extra}]' (or pip install {package}); "
                                 "backend='torch' works without it", extra=extra, argument="backend") from e
+
+
+def _import_openvino_without_telemetry():
+    """`import openvino` sends a usage event (and its model converter more) to Google Analytics unless the
+    user opted out or runs in CI: a forked process that, with no network, blocks in its DNS lookup and keeps
+    the program from exiting (multiprocessing joins it at exit). twinbert sends nothing: the import runs
+    with CI=true, the opt-out the telemetry honours, and the environment is put back as it was."""
+    before = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        import openvino
+    finally:
+        if before is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = before
+    return openvino
 
 
 def available(backend: str) -> bool:
