@@ -36,8 +36,8 @@ from .shards import Shard, plan
 
 def encode_files(inputs, output_dir: str | os.PathLike, model: Any = "all-MiniLM-L6-v2", *, column: str | None = None,
                  address: str | None = None, actors: int | None = None, num_cpus: float | None = None,
-                 num_gpus: float = 0, batch_size: int | None = None, keep_text: bool = False, model_kwargs: dict | None = None,
-                 show_progress: bool = True, **encode_kwargs) -> dict[str, Any]:
+                 num_gpus: float = 0, batch_size: int | None = None, keep_text: bool = False,
+                 model_kwargs: dict | None = None, show_progress: bool = True, **encode_kwargs) -> dict[str, Any]:
     """Encode every row of ``inputs`` (a path, a glob or a list: .txt, .csv, .tsv, .jsonl, .parquet) on Ray
     into ``output_dir``: one Parquet shard per input file (``id``, ``embedding`` list<float32>, ``text`` with
     keep_text) and ``manifest.json``. Resumes a previous run of the same inputs and model. Returns a summary.

@@ -147,9 +147,8 @@ def to_openvino(onnx_path: Path, xml_path: Path, hint: str | None = None) -> Pat
     itself, and computes in bf16 by default on a CPU with native bf16: a reader that must be exact passes
     {"INFERENCE_PRECISION_HINT": "f32"} when compiling (twinbert does; sentence-transformers:
     model_kwargs={"ov_config": {...}}).
-    Read with the runtime's own ONNX reader (Core.read_model), not ov.convert_model: the converter's Python
-    tooling sends usage telemetry from a forked process, which on a machine without network stays blocked
-    in its DNS lookup and keeps the user's program from exiting (multiprocessing joins it at exit)."""
+    Read with the runtime's own ONNX reader (Core.read_model): an ONNX file needs none of ov.convert_model's
+    Python tooling (whose telemetry sessions.require keeps declined)."""
     ov = sessions.require("openvino")
     model = ov.Core().read_model(str(onnx_path))
     if hint:

@@ -8,8 +8,8 @@ cells) for the ``rerank`` best candidates and re-scores them exactly with the st
 the Index keeps memory-mapped from vectors.npy: only the candidates' rows are read from disk.
 
 ``nprobe``, then ``rerank``, are tuned for a recall target like the ivf backend's nprobe
-(twinbert.search.tuning, :func:`tune_ann`): the recall measured is the one after re-scoring. Build from the Parquet shards of a distributed encode without holding all
-vectors: twinbert.search.ivfpq_build.
+(twinbert.search.tuning, :func:`tune_ann`): the recall measured is the one after re-scoring. Build from
+the Parquet shards of a distributed encode without holding all vectors: twinbert.search.ivfpq_build.
 """
 from __future__ import annotations
 
