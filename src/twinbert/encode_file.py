@@ -58,8 +58,12 @@ def encode_file(encoder, input_path, output_path, *, column: str | None = None, 
             out[:len(first)] = first
             row = len(first)
             for chunk in chunks:
+                if row + len(chunk) > total:
+                    _changed(input_path, row + len(chunk), total)
                 out[row:row + len(chunk)] = chunk
                 row += len(chunk)
+            if row != total:  # rows left as zeros would be silently wrong vectors: nothing is written
+                _changed(input_path, row, total)
             out.flush()
             del out
         dim = first.shape[1]
@@ -70,11 +74,21 @@ def encode_file(encoder, input_path, output_path, *, column: str | None = None, 
             for chunk in chunks:
                 dim = chunk.shape[1]
                 for vector in chunk:
-                    fh.write(json.dumps({"index": row, "text": next(texts),
+                    text = next(texts, None)
+                    if text is None:
+                        _changed(input_path, row, total)
+                    fh.write(json.dumps({"index": row, "text": text,
                                          "embedding": [round(float(x), 7) for x in vector]},
                                         ensure_ascii=False) + "\n")
                     row += 1
+            if row != total or next(texts, None) is not None:
+                _changed(input_path, row, total)
     seconds = time.perf_counter() - start
     return {"input": str(input_path), "output": str(output_path), "rows": total, "dimension": int(dim),
             "seconds": round(seconds, 3), "rows_per_second": round(total / seconds, 1) if seconds else None,
             "settings": encoder.settings(options)}
+
+
+def _changed(input_path, rows: int, total: int) -> None:
+    raise InputError(f"{input_path}: changed while it was encoded ({total} texts when counted at the start, "
+                     f"{rows} read since); nothing was written: run again once the file is complete")

@@ -199,7 +199,8 @@ class SentenceEncoder(nn.Module):
                output: str = "sentence", batch_tokens: int | None = None, precision: str | None = None,
                convert_to: str = "numpy", show_progress: bool | None = None, prompt_name: str | None = None,
                prompt: str | None = None, truncate_dim: int | None = None, output_dtype: str | None = None,
-               ranges=None):
+               ranges=None, chunking: str | None = None, chunk_tokens: int | None = None,
+               overlap: int | None = None):
         """Encode one text or a list of texts.
 
         pooling: a mode or list of modes (see twinbert.modules.pooling.MODES); default: the model's.
@@ -219,6 +220,11 @@ class SentenceEncoder(nn.Module):
         output_dtype: "float32" (default), "float16", "int8", "uint8", "binary" or "ubinary" (twinbert.quantize);
             int8 / uint8 are calibrated with `ranges` ([2, dim] from twinbert.quantize.calibration_ranges of a
             sample of the corpus), or with these vectors' own min / max when None.
+        chunking: long texts, one vector per chunk: "chunks" (each chunk encoded on its own) or "late" (late
+            chunking: chunk spans pooled from the token states of the whole document); None or "none": one
+            vector per text, cut at max_seq_length. Returns a twinbert.chunking.ChunkedEmbeddings (vectors,
+            document: the text of each chunk, spans: its characters). chunk_tokens (default 256, at most what
+            max_seq_length leaves) and overlap (default 32 tokens) size the chunks (twinbert.chunking).
         """
         single = isinstance(texts, str)
         texts = [texts] if single else text_list(texts)
@@ -226,6 +232,11 @@ class SentenceEncoder(nn.Module):
                                batch_tokens=batch_tokens, precision=precision, prompt_name=prompt_name,
                                prompt=prompt, truncate_dim=truncate_dim, output_dtype=output_dtype)
         choice(convert_to, "convert_to", CONVERT_TO)
+        if chunking not in (None, "none"):
+            return self._encode_chunked(texts, options, chunking, chunk_tokens, overlap, convert_to, ranges)
+        if chunk_tokens is not None or overlap is not None:
+            raise InputError("chunk_tokens and overlap size the chunks of chunking='chunks' or 'late'; "
+                             "give chunking too", argument="chunking")
         if optional_bool(show_progress, "show_progress") is None:
             show_progress = len(texts) >= 5000 and sys.stderr.isatty()
         progress = Progress(len(texts), "encode", enabled=show_progress)
@@ -237,6 +248,17 @@ class SentenceEncoder(nn.Module):
         if convert_to == "torch":
             result = [torch.from_numpy(r) for r in result] if isinstance(result, list) else torch.from_numpy(result)
         return result[0] if single else result
+
+    def _encode_chunked(self, texts: list[str], options: EncodeOptions, chunking: str, chunk_tokens, overlap,
+                        convert_to: str, ranges):
+        from .chunking import embed_chunked
+
+        result = embed_chunked(self, texts, options, chunking, chunk_tokens, overlap)
+        if options.output_dtype != "float32":
+            result.vectors = quantize(result.vectors, options.output_dtype, ranges)
+        if convert_to == "torch":
+            result.vectors = torch.from_numpy(result.vectors)
+        return result
 
     def encode_stream(self, texts: Iterable[str], *, chunk_rows: int = 8192, total: int | None = None,
                       show_progress: bool = True, options: EncodeOptions | None = None,

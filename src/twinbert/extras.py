@@ -27,6 +27,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "orjson": ("orjson", "serve"),
     "ray.data": ("ray", "ray"),
     "pyarrow.parquet": ("pyarrow", "ray"),
+    "bm25s": ("bm25s", "lexical"),
+    "kiwipiepy": ("kiwipiepy", "lexical"),
 }
 
 

@@ -58,7 +58,7 @@ CASES = [
          ("export", "{tiny}", f"{R}/bf16", "--precision", "bfloat16"), 2,
          "--precision 'bfloat16' is not computed by backend 'onnx'; use backend openvino", _absent("bf16")),
     Case("export-over-the-model", "export a model into its own folder",
-         ("export", "{tiny}", "{tiny}"), 2, "is the model being exported; write the export to another folder"),
+         ("export", "{tiny}", "{tiny}"), 2, "is the folder of the model being read"),
     Case("export-into-user-folder", "export into a folder of the user's own files (no --overwrite)",
          ("export", "{tiny}", f"{R}/mine"), 2, "not empty and not a model (it holds notes.txt); pass --overwrite",
          _kept),

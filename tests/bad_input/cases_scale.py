@@ -41,6 +41,31 @@ def build(root: Path, tiny: Path) -> None:
         return
     pq.write_table(pa.table({"body": ["the cat", "a dog"], "n": [1, 2]}), s / "texts.parquet")
     (s / "broken.parquet").write_bytes(b"PAR1 not really")
+    _ray_output(s / "shard-gone", gone=1)
+    _ray_output(s / "shard-damaged", damaged=0)
+
+
+def _ray_output(folder: Path, gone: int | None = None, damaged: int | None = None) -> None:
+    """A finished distributed encode (written by its own writer), then a shard deleted or damaged."""
+    from twinbert.distributed import output
+
+    folder.mkdir()
+    entries = []
+    for k in range(2):
+        vectors = np.random.default_rng(k).standard_normal((300, 8)).astype(np.float32)
+        ids = np.arange(300 * k, 300 * (k + 1))
+        entries.append({"file": output.shard_name(k), "rows": 300, "first_id": 300 * k,
+                        "sha256": output.write_shard(folder, k, ids, vectors, None)})
+    output.write_manifest(folder, {"format": output.FORMAT, "format_version": output.FORMAT_VERSION, "model": None,
+                                   "column": None, "text": False, "dimension": 8, "rows": 600, "complete": True,
+                                   "shards": entries})
+    if gone is not None:
+        (folder / output.shard_name(gone)).unlink()
+    if damaged is not None:
+        shard = folder / output.shard_name(damaged)
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        shard.write_bytes(bytes(data))
 
 
 def _untouched(name: str):
@@ -100,6 +125,15 @@ CASES = [
     Case("ivfpq-build-unfinished-run", "index build --backend ivfpq from an unfinished distributed encode",
          ("index", "build", S + "ix1", "--backend", "ivfpq", "--input", S + "unfinished"), 2,
          "no complete distributed encode here", _nothing_at("ix1")),
+    Case("ivfpq-build-shard-deleted", "index build --backend ivfpq from a Ray output with a shard deleted",
+         ("index", "build", S + "ix7", "--backend", "ivfpq", "--input", S + "shard-gone"), 2,
+         "part-00001.parquet: missing; manifest.json lists it", _nothing_at("ix7")),
+    Case("ivfpq-build-shard-damaged", "index build --backend ivfpq from a Ray output with a damaged shard",
+         ("index", "build", S + "ix8", "--backend", "ivfpq", "--input", S + "shard-damaged"), 2,
+         "part-00000.parquet: damaged or changed since it was written", _nothing_at("ix8")),
+    Case("ray-encode-nothing-listens", "encode --engine ray --address where no Ray cluster listens",
+         (*RAY, "--input", S + "in/*.txt", "--output", S + "out10", "--address", "127.0.0.1:1", "--quiet"), 2,
+         "cannot reach a Ray cluster at '127.0.0.1:1' (Connection refused)", _nothing_at("out10")),
     Case("ivfpq-build-manhattan", "index build --backend ivfpq --metric manhattan",
          ("index", "build", S + "ix2", "--backend", "ivfpq", "--metric", "manhattan", "--embeddings",
           S + "vectors.npy", "--model", "m"), 2, "product quantization has no manhattan distance",

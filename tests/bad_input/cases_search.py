@@ -73,6 +73,12 @@ def _replaced(root: Path) -> None:
 
 T = "{root}/search/"
 
+
+def _absent(name: str):
+    def check(root: Path) -> None:
+        assert not (root / "search" / name).exists(), name
+    return check
+
 CASES = [
     # the model behind an index: its weights and settings, not only its name
     Case("search-retrained-model-same-name", "search an index with another model of the same name",
@@ -128,6 +134,10 @@ CASES = [
     Case("index-build-overwrite-bad-input", "index build --overwrite from bad input",
          ("index", "build", T + "ix-keep", "--embeddings", T + "nan.npy", "--model", "m", "--overwrite"), 2,
          "row 2 has NaN", _unchanged("ix-keep")),
+    # an approximate backend asked for on too few rows: what would work, never FAISS's RuntimeError
+    Case("index-build-ivfpq-few-rows", "index build --backend ivfpq on 4 rows (PQ trains 256 codes at 8 bits)",
+         ("index", "build", T + "ivfpq-small", "--input", T + "texts.txt", "--model", "{tiny}", "--backend", "ivfpq"),
+         2, "with nbits=8 learns 256 codes per sub-vector and needs at least 256 training rows", _absent("ivfpq-small")),
     Case("index-build-overwrite", "index build --overwrite over an existing index",
          ("index", "build", T + "ix-replace", "--input", T + "two.txt", "--model", "{tiny}", "--overwrite"),
          0, "", _replaced),

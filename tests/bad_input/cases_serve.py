@@ -9,6 +9,8 @@ import numpy as np
 from bad_input.cases import Case
 
 S = "{root}/serve/"
+BUSY_PORT = 18998
+_listening = []  # the socket that keeps BUSY_PORT busy while the cases run
 
 
 def build(root: Path, tiny: Path) -> None:
@@ -21,6 +23,16 @@ def build(root: Path, tiny: Path) -> None:
                 model_name="another-model").save(s / "ix-other")
     Index.build(texts=["the cat sat on the mat", "a dog is happy"], encoder=twinbert.load(str(tiny))).save(s / "ix")
     (s / "not-an-index").mkdir()
+    (s / "not-cl100k.tiktoken").write_text("IQ== 0\n", encoding="utf-8")
+    import socket
+
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", BUSY_PORT))
+        listener.listen()
+        _listening.append(listener)
+    except OSError:  # something else listens there already: the port is just as busy
+        listener.close()
 
 
 CASES = [
@@ -40,6 +52,16 @@ CASES = [
          ("serve", "{tiny}", "--port", "0"), 2, "argument --port: expected a positive integer"),
     Case("serve-timeout-zero", "serve --request-timeout 0",
          ("serve", "{tiny}", "--request-timeout", "0"), 2, "argument --request-timeout: expected a positive number"),
+    Case("serve-port-busy", "serve on a port another program listens on",
+         ("serve", "{tiny}", "--port", str(BUSY_PORT)), 2, f"port {BUSY_PORT} is in use on 127.0.0.1"),
+    Case("serve-same-model-twice", "serve the same model twice",
+         ("serve", "{tiny}", "{tiny}", "--port", "18999"), 2, "would both answer to model="),
+    Case("serve-openai-encoding-wrong-file", "serve --openai-encoding with a file that is not cl100k_base",
+         ("serve", "{tiny}", "--openai-encoding", S + "not-cl100k.tiktoken", "--port", "18999"), 2,
+         "not-cl100k.tiktoken is not OpenAI's cl100k_base encoding file"),
+    Case("serve-openai-encoding-missing", "serve --openai-encoding with a file that does not exist",
+         ("serve", "{tiny}", "--openai-encoding", S + "nothing.tiktoken", "--port", "18999"), 2,
+         "--openai-encoding"),
     Case("serve-batch-tokens-zero", "serve --max-batch-tokens 0",
          ("serve", "{tiny}", "--max-batch-tokens", "0"), 2, "argument --max-batch-tokens: expected a positive integer"),
 ]

@@ -86,6 +86,17 @@ def test_cli_seven_uneven_shards_on_two_nodes_equal_a_local_encode(cluster, tiny
     assert (summary["skipped_shards"], summary["encoded_shards"], summary["encoded_rows"]) == (5, 2, 41 + 17)
     np.testing.assert_allclose(read_embeddings(out)[1], vectors, atol=1e-6, rtol=0)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    # an input line edited in place (same size, same rows): that shard alone is encoded again (issue 22)
+    lines = (tmp_path / "in" / "a.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    edited = lines[5].replace("a", "i", 1) if "a" in lines[5] else lines[5].replace("i", "a", 1)
+    assert edited != lines[5] and len(edited) == len(lines[5])
+    (tmp_path / "in" / "a.txt").write_text("".join(lines[:5] + [edited] + lines[6:]), encoding="utf-8")
+    summary = encode_files(str(tmp_path / "in" / "*"), out, str(tiny_bert), column="text", address=cluster.address,
+                           actors=2, keep_text=True, show_progress=False, model_kwargs={"device": "cpu"})
+    assert (summary["skipped_shards"], summary["encoded_shards"]) == (6, 1)
+    got = read_embeddings(out)[1]
+    np.testing.assert_allclose(got[5], tiny.encode([edited.rstrip("\n")])[0], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.delete(got, 5, axis=0), np.delete(vectors, 5, axis=0), atol=1e-6, rtol=0)
 
 
 def big_input(folder: Path) -> list[str]:
@@ -154,6 +165,37 @@ def test_a_killed_worker_loses_no_row(cluster, tiny, tiny_bert, tmp_path):
     ids, vectors = read_embeddings(out)
     assert ids.tolist() == list(range(len(texts)))
     np.testing.assert_allclose(vectors, local_reference(tiny, texts, tmp_path), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("listener", ["nothing", "silent"])
+def test_an_address_where_no_ray_listens_fails_in_seconds_with_one_line(tiny_bert, tmp_path, capsys, listener):
+    """Ray's own client retried for minutes (still printing warnings after 90 s, with --quiet). Bound: the
+    probe's 5 s (PROBE_S) plus reading the input; asserted with room for a busy machine."""
+    import socket
+
+    from twinbert.distributed import _ray
+
+    server = None
+    address = "127.0.0.1:1"  # a privileged port nobody listens on: refused at once
+    if listener == "silent":  # takes the connection and never answers, as a non-Ray service may
+        server = socket.create_server(("127.0.0.1", 0))
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+    (tmp_path / "a.txt").write_text("the cat sat\n", encoding="utf-8")
+    start = time.perf_counter()
+    try:
+        code = main(["encode", "--engine", "ray", "--address", address, "--input", str(tmp_path / "a.txt"),
+                     "--output", str(tmp_path / "out"), "--model", str(tiny_bert), "--quiet"])
+    finally:
+        if server is not None:
+            server.close()
+    seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and seconds < _ray.PROBE_S + 10, (code, seconds)
+    reason = "Connection refused" if listener == "nothing" else f"no answer within {_ray.PROBE_S:g} s"
+    assert err.strip().splitlines() == [f"twinbert encode: error: cannot reach a Ray cluster at '{address}' "
+                                        f"({reason}); start one with `ray start --head`, or leave --address out "
+                                        "for a local runtime"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_ray_names_the_extra(monkeypatch, tiny_bert, tmp_path, capsys):

@@ -97,7 +97,7 @@ def test_trim_never_writes_over_the_model_it_reads(unigram, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(unigram, folder)
     before = (folder / "model.safetensors").read_bytes()
-    with pytest.raises(OutputError, match="is the folder of the model being trimmed"):
+    with pytest.raises(OutputError, match="is the folder of the model being read"):
         trim_to_folder(twinbert.load(str(folder), device="cpu"), folder / ".." / "model", "hangul")
     assert main(["trim-vocab", str(folder), str(folder), "--keep-script", "hangul"]) == 2
     assert (folder / "model.safetensors").read_bytes() == before

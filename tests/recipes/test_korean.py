@@ -22,7 +22,8 @@ LINE_FILES = ["korsts/sts-train.tsv", "korsts/sts-dev.tsv", "korsts/sts-test.tsv
               "stsb/sts-dev.csv", "stsb/sts-test.csv", "kornli/xnli.dev.ko.tsv", "kornli/xnli.test.ko.tsv",
               "snli/snli_1.0_dev.csv"]
 JSON_FILES = ["klue/klue-nli-v1.1_dev.json", "klue/klue-sts-v1.1_dev.json"]
-STAGES = ["base", "nli", "sts-cosent", "sts-cosine", "distill", "report"]
+KORQUAD = "korquad/KorQuAD_v1.0_dev.json"
+STAGES = ["base", "nli", "sts-cosent", "sts-cosine", "distill", "interpolate", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,10 @@ def data_root(tmp_path_factory) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         rows = json.loads((DATA / name).read_text(encoding="utf-8"))[:60]
         (root / name).write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    korquad = json.loads((DATA / KORQUAD).read_text(encoding="utf-8"))  # 6 articles, 3 paragraphs each
+    korquad["data"] = [{**a, "paragraphs": a["paragraphs"][:3]} for a in korquad["data"][:6]]
+    (root / KORQUAD).parent.mkdir(parents=True)
+    (root / KORQUAD).write_text(json.dumps(korquad, ensure_ascii=False), encoding="utf-8")
     return root
 
 
@@ -51,7 +56,7 @@ def models(tmp_path_factory) -> tuple[Path, Path]:
 def recipe(models, **changes) -> KoreanRecipe:
     base, teacher = models
     settings = {"base": str(base), "teacher": str(teacher), "english_nli": ("snli:dev",), "nli_batch_size": 4,
-                "sts_batch_size": 8, "max_seq_length": 32, "evals_per_epoch": 2}
+                "sts_batch_size": 8, "max_seq_length": 32, "evals_per_epoch": 2, "alphas": ()}
     return KoreanRecipe(**{**settings, **changes})
 
 
@@ -60,14 +65,23 @@ def test_cli_runs_every_stage_and_chooses_by_korsts_dev(tmp_path, data_root, mod
     out = tmp_path / "run"
     code = main(["recipe", "korean", "--output", str(out), "--base", str(base), "--teacher", str(teacher),
                  "--english-nli", "snli:dev", "--nli-batch-size", "4", "--sts-batch-size", "8",
-                 "--max-seq-length", "32", "--data-root", str(data_root), "--json"])
+                 "--max-seq-length", "32", "--alphas", "0,0.5", "--sts-tolerance", "0.01",
+                 "--data-root", str(data_root), "--json"])
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     assert record == json.loads((out / "recipe.json").read_text(encoding="utf-8"))
     assert list(record["stages"]) == STAGES and all(s["status"] == "done" for s in record["stages"].values())
     dev = {name: record["stages"][name]["dev"] for name in STAGES[2:5]}
     best_sts = max(("sts-cosent", "sts-cosine"), key=dev.get)
-    assert record["chosen"] == ("distill" if dev["distill"] >= dev[best_sts] else best_sts)
+    mix = record["stages"]["interpolate"]
+    assert mix["from"] == ("distill" if dev["distill"] >= dev[best_sts] else best_sts)
+    # the interpolation: a = 1 always scored; the best retrieval among those within the KorSTS tolerance
+    assert record["chosen"] == "interpolate" and set(mix["candidates"]) == {"0.0", "0.5", "1.0"}
+    allowed = {a: c for a, c in mix["candidates"].items() if c["dev"] >= mix["candidates"]["1.0"]["dev"] - 0.01}
+    assert mix["alpha"] == float(max(allowed, key=lambda a: (allowed[a]["retrieval_dev"], float(a))))
+    base_model = twinbert.load(str(out / "stages" / "base"))
+    assert mix["candidates"]["0.0"]["dev"] == pytest.approx(
+        run_eval(base_model, "korsts", "dev", data_root=data_root)["metrics"]["spearman_cosine"], abs=1e-6)
     # each candidate's dev score is its best checkpoint's, as written in its own training log
     for name in STAGES[1:5]:
         log = [json.loads(line) for line in (out / "stages" / name / "train_log.jsonl").read_text().splitlines()]
@@ -80,8 +94,13 @@ def test_cli_runs_every_stage_and_chooses_by_korsts_dev(tmp_path, data_root, mod
     texts = ["한 남자가 기타를 치고 있다.", "A man is playing a guitar."]
     a, b = published.encode(texts, normalize=True), chosen.encode(texts, normalize=True)
     assert (a * b).sum(1).min() > 0.999 and not np.array_equal(a, b)
+    # trained at 32 tokens, published at the base's inference length, with a tokenizer transformers 4 reads
+    assert base_model.max_seq_length == 64 and published.max_seq_length == 64
+    config = json.loads((out / "model" / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast" and config["model_max_length"] == 64
     assert "twinbert recipe korean --output DIR" in (out / "model" / "README.md").read_text(encoding="utf-8")
-    assert set(record["scores"]) == {"korsts:test", "klue-sts:dev", "stsb:test", "korsts:dev"}
+    assert set(record["scores"]) == {"korsts:test", "klue-sts:dev", "stsb:test", "korsts:dev", "korquad:test",
+                                     "korquad:dev"}
     again = run_eval(published, "korsts", "test", data_root=data_root)
     assert record["scores"]["korsts:test"] == pytest.approx(again["metrics"]["spearman_cosine"], abs=1e-6)
     # the base stage trimmed the vocabulary; nothing trained on a held-out split

@@ -19,7 +19,7 @@ from conftest import stsb_sentences
 from tokenizers import Tokenizer
 
 import twinbert
-from twinbert.errors import InputError
+from twinbert.errors import InputError, OutputError
 from twinbert.runtime.folder import export_model
 
 ST_OV = Path(os.environ.get("TWINBERT_ST_OV", "/work/venvs/st-ov")) / "bin" / "python"
@@ -125,7 +125,7 @@ def test_int8_export_with_calibration(tiny_bert, tmp_path):
 
 
 def test_export_refuses_to_overwrite_the_model_and_bad_choices(tiny_bert, tmp_path):
-    with pytest.raises(InputError, match="is the model being exported"):
+    with pytest.raises(OutputError, match="is the folder of the model being read"):
         export_model(str(tiny_bert), str(tiny_bert))
     with pytest.raises(InputError, match="precision 'bfloat16' is not computed by backend 'onnx'; use backend openvino"):
         export_model(str(tiny_bert), tmp_path / "x", precision="bfloat16")

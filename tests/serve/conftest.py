@@ -28,7 +28,7 @@ def index_dir(tmp_path_factory, minilm):
     from twinbert.search import Index
 
     path = tmp_path_factory.mktemp("index") / "ix"
-    Index.build(texts=CORPUS, encoder=minilm).save(path)
+    Index.build(texts=CORPUS, encoder=minilm, lexical=True).save(path)  # lexical: /search's modes
     return path
 
 

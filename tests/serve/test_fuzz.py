@@ -89,7 +89,10 @@ HOSTILE = [
 def test_hostile_payloads_get_a_4xx_or_an_answer(target, route, payload):
     response = httpx.post(target.url + route, content=payload, headers={"Content-Type": "application/json"},
                           timeout=60)
-    assert response.status_code < 500, response.text[:300]
+    # the 1.9 MB single word takes the tokenizer ~4 s here: tokenized off the event loop, it may meet the
+    # target's 5 s request_timeout, which answers the documented 503 (the server stays healthy meanwhile)
+    timed_out = response.status_code == 503 and "request_timeout" in response.text and len(payload) > 1_000_000
+    assert response.status_code < 500 or timed_out, response.text[:300]
     assert response.status_code == 200 or "error" in response.json()
 
 

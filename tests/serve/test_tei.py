@@ -1,5 +1,6 @@
-"""TEI's routes, shapes and status codes against the library they call: /embed, /embed_all, /similarity,
-/rerank, /predict, /tokenize, /info, /health, /metrics, /openapi.json."""
+"""TEI's routes, shapes and status codes against the library they call: POST /, /invocations, /embed,
+/embed_all, /similarity, /rerank, /predict, /tokenize, /decode, /info, /health, /ping, /metrics,
+/openapi.json, /docs."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,12 @@ def test_embed_returns_encode_vectors_in_every_shape(client, minilm):
     np.testing.assert_allclose(short, cut, atol=1e-6, rtol=0)
 
 
-def test_embed_refuses_long_inputs_unless_truncating(client, minilm):
+def test_embed_truncates_by_default_as_tei_1_9_2_and_refuses_when_asked(client, minilm):
     long = "word " * 300  # 302 tokens; the model takes 256
-    refused = client.post("/embed", json={"inputs": ["fine", long]})
+    cut = client.post("/embed", json={"inputs": ["fine", long]})  # TEI >= 1.9.2: auto-truncate is on
+    assert cut.status_code == 200
+    np.testing.assert_allclose(cut.json(), minilm.encode(["fine", long]), atol=1e-6, rtol=0)
+    refused = client.post("/embed", json={"inputs": ["fine", long], "truncate": False})
     assert refused.status_code == 413
     assert refused.json() == {"error": "inputs[1] has 302 tokens, more than the limit of 256 (max_input_tokens); "
                                        "send truncate=true to cut it", "error_type": "validation"}
@@ -92,26 +96,69 @@ def test_predict_single_batch_and_pairs(client, server):
     assert mixed.status_code == 422 and "pair" in mixed.json()["error"]
 
 
-def test_tokenize_gives_ids_text_special_flags_and_offsets(client, minilm):
-    text = "Paris is lovely, isn't it?"
+def test_tokenize_gives_tei_byte_offsets_and_the_original_text(client, minilm):
+    text = "Café in Paris, isn't it?"  # "é" is two bytes: offsets after it differ from character offsets
     got = client.post("/tokenize", json={"inputs": [text]}).json()[0]
     assert [t["id"] for t in got] == minilm.transformer.tokenize([text]).input_ids[0]
-    assert got[0] == {"id": 101, "text": "[CLS]", "special": True, "start": 0, "stop": 0}
+    assert got[0] == {"id": 101, "text": "[CLS]", "special": True, "start": None, "stop": None}
     assert got[-1]["special"] and not any(t["special"] for t in got[1:-1])
+    raw = text.encode("utf-8")
     for t in got[1:-1]:
-        assert text[t["start"]:t["stop"]].lower() == t["text"].removeprefix("##")
+        assert raw[t["start"]:t["stop"]].decode("utf-8") == t["text"]  # byte offsets, the text as sent
+    assert got[1]["text"] == "Café" and (got[1]["start"], got[1]["stop"]) == (0, 5)
+    assert got[2] == {"id": got[2]["id"], "text": "in", "special": False, "start": 6, "stop": 8}
     bare = client.post("/tokenize", json={"inputs": text, "add_special_tokens": False}).json()[0]
     assert bare == got[1:-1]
+
+
+def test_decode_gives_the_text_of_ids(client, minilm):
+    ids = minilm.transformer.tokenize(["A man is playing a guitar."]).input_ids[0]
+    one = client.post("/decode", json={"ids": ids}).json()
+    assert one == [minilm.tokenizer.decode(ids, skip_special_tokens=True)] == ["a man is playing a guitar."]
+    both = client.post("/decode", json={"ids": [ids, ids[:3]], "skip_special_tokens": False}).json()
+    assert both == ["[CLS] a man is playing a guitar. [SEP]", "[CLS] a man"]
+    bad = client.post("/decode", json={"ids": [1, 99999]})
+    assert bad.status_code == 422 and "token id 99999" in bad.json()["error"]
+
+
+def test_root_and_invocations_dispatch_like_tei(client, minilm):
+    expected = minilm.encode(SENTENCES)
+    for route in ("/", "/invocations"):
+        embedded = client.post(route, json={"inputs": SENTENCES})
+        assert embedded.status_code == 200, embedded.text
+        np.testing.assert_allclose(embedded.json(), expected, atol=1e-6, rtol=0)
+        similar = client.post(route, json={"inputs": {"source_sentence": SENTENCES[0], "sentences": SENTENCES[1:]}})
+        np.testing.assert_allclose(similar.json(), twinbert.similarity(expected[:1], expected[1:])[0], atol=1e-6)
+        reranked = client.post(route, json={"query": "a guitar", "texts": SENTENCES})
+        assert sorted(r["index"] for r in reranked.json()) == [0, 1, 2]
+    bad = client.post("/", json={"inputs": 3})
+    assert bad.status_code == 422 and set(bad.json()) == {"error", "error_type"} and "inputs" in bad.json()["error"]
+    assert client.post("/", content=b"{").status_code == 422
+
+
+def test_ping_and_docs_work_offline(client):
+    assert client.get("/ping").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "cdn" not in page.text.lower() and "/docs/swagger-ui-bundle.js" in page.text
+    script = client.get("/docs/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert client.get("/docs/swagger-ui.css").status_code == 200
+    assert client.get("/docs/../state.py").status_code == 404
 
 
 def test_info_health_and_openapi(client):
     info = client.get("/info").json()
     assert info["model_id"] == "all-MiniLM-L6-v2" and info["max_input_length"] == 256
-    assert info["model_type"] == {"embedding": {"pooling": "mean"}} and info["max_client_batch_size"] == 32
+    assert info["model_type"] == {"embedding": {"pooling": "mean"}} and info["max_client_batch_size"] == 2048
+    assert info["auto_truncate"] is True and info["openai_token_ids"] is True
+    [model] = info["models"]
+    assert model["id"] == "all-MiniLM-L6-v2" and model["dimension"] == 384
+    assert 22_500_000 * 4 < model["memory_bytes"] < 23_500_000 * 4  # all-MiniLM-L6-v2: 22.7 M float32 weights
     assert info["index"]["count"] == 8 and info["index"]["writable"] is False
     assert client.get("/health").status_code == 200
     schema = client.get("/openapi.json").json()
-    for path in ("/v1/embeddings", "/embed", "/embed_all", "/similarity", "/rerank", "/predict", "/tokenize",
+    for path in ("/v1/embeddings", "/v1/rerank", "/v2/rerank", "/", "/invocations", "/decode", "/ping", "/embed", "/embed_all", "/similarity", "/rerank", "/predict", "/tokenize",
                  "/search", "/index/add", "/info", "/health", "/metrics"):
         assert path in schema["paths"], path
 
@@ -131,10 +178,12 @@ def test_metrics_parse_with_prometheus_client(client):
     assert families["twinbert_queue_rows"].samples[0].value >= 0
     assert families["twinbert_batch_tokens"].samples[0].value > 0
     assert families["twinbert_input_tokens"].samples[0].value >= 7
+    memory = {s.labels["model"]: s.value for s in families["twinbert_model_memory_bytes"].samples}
+    assert list(memory) == ["all-MiniLM-L6-v2"] and memory["all-MiniLM-L6-v2"] > 22_500_000 * 4
 
 
 @pytest.mark.parametrize("route, payload, status, error", [
-    ("/embed", {"inputs": ["a"] * 33}, 413, "batch size 33 > maximum allowed batch size 32"),
+    ("/embed", {"inputs": ["a"] * 2049}, 413, "batch size 2049 > maximum allowed batch size 2048"),
     ("/embed", {"inputs": []}, 400, "inputs is empty"),
     ("/embed", {"inputs": "a", "normalize": "yes"}, 422, "normalize: Input should be a valid boolean"),
     ("/embed", {"inputs": "a", "prompt_name": "query"}, 422, "prompt_name 'query'"),

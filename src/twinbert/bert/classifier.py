@@ -164,7 +164,7 @@ def train_classifier(model, data, config: TrainConfig, output: str | os.PathLike
 
     config = config.checked()
     declared = declared_labels(labels)
-    output = check_output(output, resume, overwrite)
+    output = check_output(output, resume, overwrite, sources=[model])
     datasets = _datasets(data)
     if not datasets:
         raise InputError("nothing to train on: give at least one labelled dataset")

@@ -255,7 +255,7 @@ def train_cross_encoder(model, data, config: TrainConfig, output: str | os.PathL
 
     config = config.checked()
     declared = declared_labels(labels)
-    output = check_output(output, resume, overwrite)
+    output = check_output(output, resume, overwrite, sources=[model])
     a, b, targets, labels = pair_targets(data, score_range, "training data", declared)
     loss = _loss(loss, labels, data)
     evals = list(eval_data) if isinstance(eval_data, (list, tuple)) else [eval_data]

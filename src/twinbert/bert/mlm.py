@@ -243,7 +243,7 @@ def train_masked_lm(model, data, config: TrainConfig, output: str | os.PathLike,
     from ..train.distributed import device_for_rank
 
     config = config.checked(LEARNING_RATE)
-    output = check_output(output, resume, overwrite)
+    output = check_output(output, resume, overwrite, sources=[model])
     texts = _texts(data, "training data")
     eval_texts = None if eval_data is None else _texts(eval_data, "evaluation data")
     transformer = load_for_training(model, seed=config.seed, device=device_for_rank(device),

@@ -172,3 +172,25 @@ def emit(result, as_json: bool, text: str | None = None) -> None:
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     elif text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def add_chunking(parser, none: bool = False) -> None:
+    """--chunking / --chunk-tokens / --overlap: long texts cut into chunks (twinbert.chunking)."""
+    from ..chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP
+
+    parser.add_argument("--chunking", default=None, choices=(["none"] if none else []) + ["chunks", "late"],
+                        help="long texts as chunks of their own tokens, cut at sentence ends: chunks (each chunk "
+                             "encoded on its own) or late (late chunking: each chunk pooled from the token states "
+                             "of the whole text, so it has seen its neighbours)"
+                             + ("; none: one vector per text, cut at max_seq_length (default)" if none else ""))
+    parser.add_argument("--chunk-tokens", type=positive_int, default=None, metavar="N",
+                        help=f"tokens per chunk (default {DEFAULT_CHUNK_TOKENS}, at most what max_seq_length leaves "
+                             "beside the special tokens and the prompt)")
+    parser.add_argument("--overlap", type=int, default=None, metavar="M",
+                        help=f"tokens a chunk shares with the one before (default {DEFAULT_OVERLAP}, at most half "
+                             "of --chunk-tokens)")
+
+
+def chunking_kwargs(args) -> dict:
+    """The chunking arguments given on the command line, for a library call."""
+    return {"chunking": args.chunking, "chunk_tokens": args.chunk_tokens, "overlap": args.overlap}

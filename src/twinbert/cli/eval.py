@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import common
 
 TASK_HELP = ("stsb, korsts, sick, klue-sts (STS); mrpc, rte (binary pair classification); snli, mnli, kornli, "
-             "klue-nli, sick-nli (triplet accuracy); cranfield (retrieval); or, with --data FILE: sts, pairs, "
+             "klue-nli, sick-nli (triplet accuracy); cranfield, korquad, korquad-docs (retrieval); or, with --data FILE: sts, pairs, "
              "triplets, nli")
 
 
@@ -53,6 +53,11 @@ def register(sub) -> None:
     p.add_argument("--index", default=None, choices=["flat", "hnsw", "ivf"],
                    help="retrieval: rank with this index (default flat = exact; hnsw / ivf approximate, "
                         "tuned for recall@10 0.95, need faiss)")
+    p.add_argument("--mode", default=None, choices=["dense", "lexical", "hybrid"],
+                   help="retrieval: rank by the vectors (dense, default), by BM25 over the documents (lexical: "
+                        "Kiwi morphemes for Korean, words otherwise) or by both fused (hybrid: the fusion is "
+                        "chosen on the task's dev queries when it has a dev split, else the default)")
+    common.add_chunking(p, none=True)  # retrieval of long documents (korquad-docs)
     _add_output(p, "STS: write a scatter plot of cosine similarity vs gold score (a .png, or a folder)")
     p.set_defaults(run=run_eval_command)
 
@@ -93,7 +98,8 @@ def run_eval_command(args) -> int:
                    threshold_split=args.threshold_split, threshold_data=args.threshold_data,
                    pooling=args.pooling, layers=args.layers, normalize=args.normalize,
                    prompt_name=args.prompt_name, prompt=args.prompt,
-                   batch_tokens=args.batch_tokens, output=args.output, plot=args.plot, index=args.index)
+                   batch_tokens=args.batch_tokens, output=args.output, plot=args.plot, index=args.index,
+                   mode=args.mode, **common.chunking_kwargs(args))
     common.emit(doc, args.json, format_eval(doc))
     return 0
 
@@ -122,7 +128,21 @@ def _header(doc: dict) -> str:
     return (f"{doc['task']}{split}: {doc['evaluation']}, {size}{skipped}\n"
             f"model {doc['model']}  pooling {s.get('pooling')}  layers {s.get('layers')}  "
             f"{s.get('precision')} on {s.get('device')}  {s.get('seconds', 0):.1f} s"
-            + (f"  index {s['index']}" if s.get("index") else ""))
+            + (f"  index {s['index']}" if s.get("index") else "")
+            + (f"  mode {s['mode']}" if s.get("mode") not in (None, "dense") else "")
+            + (f"  chunking {_chunking_line(s['chunking'])}" if s.get("chunking") else "")
+            + (f"\nfusion {_fusion_line(s['fusion'])}" if s.get("fusion") else ""))
+
+
+def _chunking_line(chunking) -> str:
+    if not isinstance(chunking, dict):
+        return str(chunking)
+    return f"{chunking['method']} {chunking['chunk_tokens']} tokens, overlap {chunking['overlap']}, {chunking['chunks']} chunks"
+
+
+def _fusion_line(fusion: dict) -> str:
+    how = f"rrf k={fusion['rrf_k']}" if fusion["method"] == "rrf" else f"convex {fusion['normalisation']}"
+    return f"{how}, lexical weight {fusion['weight']}, depth {fusion['depth']} ({fusion.get('chosen_by', '')})"
 
 
 def format_eval(doc: dict) -> str:

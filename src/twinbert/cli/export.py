@@ -14,14 +14,16 @@ def register(sub) -> None:
                                    "[, token_type_ids]), pooling + Dense + Normalize inside, sentence_embedding "
                                    "out, for onnxruntime in any language.")
     p.add_argument("model", help="model folder or name (e.g. all-MiniLM-L6-v2)")
-    p.add_argument("output", help="folder to write (missing, empty, or a previous export)")
+    p.add_argument("output", help="folder to write (missing or empty; one holding a model or other files only "
+                                  "with --overwrite; never the model's own folder)")
     p.add_argument("--backend", default="onnx", choices=["onnx", "openvino"], help="graph format (default onnx)")
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "int8"],
                    help="float32 (default, exact), bfloat16 (openvino) or int8 (quantized; dynamic, or static "
                         "with --calibration)")
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="int8: a text file of your own sentences (one a line) to calibrate on (static int8)")
-    p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model in OUTPUT, or write into a folder that holds other files (they are kept)")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow custom model code shipped with the checkpoint (off by default)")
     common.add_json(p)

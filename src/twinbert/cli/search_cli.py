@@ -40,6 +40,13 @@ def register(sub) -> None:
             v.add_argument("--recall-target", type=float, default=0.95, metavar="R",
                            help="approximate backends: tune ef_search / nprobe / rerank to the smallest value "
                                 "whose recall@10 against the exact search reaches R (default 0.95)")
+            common.add_chunking(v)  # the texts are documents: stored as chunks, searched as documents
+            v.add_argument("--lexical", action="store_true",
+                           help="also index the texts for lexical (BM25) and hybrid search (search --mode); "
+                                "needs pip install 'twinbert[lexical]'")
+            v.add_argument("--analyser", default="auto", choices=["auto", "kiwi", "words", "ngrams"],
+                           help="--lexical: how texts become terms: auto (default) = Kiwi morphemes for Korean "
+                                "texts, Unicode words otherwise; ngrams = character bigrams")
         else:
             _add_index_model(v, "add")
         common.add_prompt(v, "the index's prompt; for a new index the model's passage prompt when it "
@@ -68,6 +75,10 @@ def register(sub) -> None:
     s.add_argument("index", help="index folder")
     s.add_argument("queries", nargs="+", help="one or more query texts")
     s.add_argument("-k", "--top-k", type=common.positive_int, default=10, help="hits per query (default 10)")
+    s.add_argument("--mode", default="dense", choices=["dense", "lexical", "hybrid"],
+                   help="dense (the vectors, default), lexical (BM25 over the texts, no model loaded) or hybrid "
+                        "(both fused with the index's fusion); lexical and hybrid need an index built with "
+                        "--lexical")
     _add_index_model(s, "search")
     common.add_prompt(s, _QUERY_PROMPT)
     common.add_json(s)
@@ -138,7 +149,7 @@ def run_index(args) -> int:
     from ..search import Index
 
     if args.verb == "build":  # before any work: the folder must be free, or --overwrite given
-        check_save_path(args.index, args.overwrite)
+        check_save_path(args.index, args.overwrite, sources=[args.model])
     if args.verb == "build" and args.backend == "ivfpq" and args.input and Path(args.input).is_dir():
         return _build_from_shards(args)
     texts, ids = _rows(args)
@@ -146,7 +157,9 @@ def run_index(args) -> int:
         encoder = common.load_model(args) if args.embeddings is None else None
         index = Index.build(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, metric=args.metric,
                             backend=args.backend, model_name=args.model if encoder is None else None,
-                            recall_target=args.recall_target, **_prompt(args), **_params(args.param))
+                            recall_target=args.recall_target, **_prompt(args), **_params(args.param),
+                            lexical=_lexical(args),
+                            **{k: v for k, v in common.chunking_kwargs(args).items() if v is not None})
     else:
         if not Path(args.index).is_dir():
             raise InputError(f"{args.index}: no index there; create one with `twinbert index build`")
@@ -160,10 +173,21 @@ def run_index(args) -> int:
     index.save(args.index, overwrite=args.verb == "build" and args.overwrite)
     summary = {"index": str(args.index), "verb": args.verb, "count": len(index), "dimension": index.dimension,
                "metric": index.metric, "backend": index.backend, "model": index.model_name,
-               "backend_params": index.backend_params, "tuning": index.tuning}
+               "backend_params": index.backend_params, "tuning": index.tuning,
+               "lexical": None if index.lexical is None else index.lexical.record()}
     common.emit(summary, args.json, f"{args.verb}: {args.index} now holds {len(index)} vectors "
-                f"({index.dimension}-dim, {index.metric}, {index.backend}){_tuned(index.tuning)}")
+                f"({index.dimension}-dim, {index.metric}, {index.backend}){_tuned(index.tuning)}"
+                + (" and their lexical part" if index.lexical is not None else ""))
     return 0
+
+
+def _lexical(args):
+    if not args.lexical:
+        return False
+    from ..search.analysers import AnalyserConfig
+    from ..search.lexical import LexicalConfig
+
+    return LexicalConfig(AnalyserConfig(args.analyser))
 
 
 def _build_from_shards(args) -> int:
@@ -214,14 +238,15 @@ def run_search(args) -> int:
     from ..search import Index
 
     index = Index.load(args.index)
-    encoder = common.load_model(args, args.model or index.model_name)
-    hits = index.search(args.queries, k=args.top_k, encoder=encoder, force=args.force, **_prompt(args))
-    result = {"index": str(args.index), "model": index.model_name,
+    encoder = None if args.mode == "lexical" else common.load_model(args, args.model or index.model_name)
+    hits = index.search(args.queries, k=args.top_k, encoder=encoder, force=args.force, mode=args.mode,
+                        **_prompt(args))
+    result = {"index": str(args.index), "model": index.model_name, "mode": args.mode,
               "results": [{"query": q, "hits": h} for q, h in zip(args.queries, hits)]}
     lines = []
     for q, h in zip(args.queries, hits):
         lines.append(f"query: {q}")
-        lines.append(common.table([[hit["rank"], f"{hit['score']:.4f}", hit["id"], (hit["text"] or "")[:70]]
+        lines.append(common.table([[hit["rank"], f"{hit['score']:.4f}", hit["id"], (hit.get("passage") or hit["text"] or "")[:70]]
                                    for hit in h], ["rank", "score", "id", "text"]))
     common.emit(result, args.json, "\n".join(lines))
     return 0

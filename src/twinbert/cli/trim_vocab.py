@@ -18,14 +18,18 @@ def register(sub) -> None:
     p.add_argument("--corpus", dest="corpus_files", nargs="+", default=[], metavar="FILE",
                    help="text files (txt / csv / tsv / jsonl) whose tokens are kept too")
     p.add_argument("--column", "-c", default=None, help="column or field holding the text in csv/tsv/jsonl corpus files")
-    p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model in OUTPUT, or write into a folder that holds other files (they are kept)")
     common.add_json(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from ..formats.model_folder import check_target, source_folders
     from ..modules.trim import trim_to_folder
 
+    # refused before the load, which may build a runtime cache in the model's folder (trim_to_folder checks again)
+    check_target(args.output, overwrite=args.overwrite, model_ok=False, sources=source_folders(args.model))
     encoder = common.load_model(args)
     report = trim_to_folder(encoder, args.output, keep_scripts=args.keep_scripts, corpus_files=args.corpus_files,
                             column=args.column, overwrite=args.overwrite)

@@ -7,6 +7,7 @@ root when run from there).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from ..errors import InputError
 from .classification import read_nsmc, read_sst2
 from .examples import Dataset
+from .korquad import read_korquad
 from .nli import read_klue_nli, read_kornli, read_mrpc, read_nli_csv, read_rte, read_sick_nli
 from .retrieval import read_cranfield
 from .sts import read_klue_sts, read_korsts, read_sick, read_stsb
@@ -26,7 +28,8 @@ DATA_ENV = "TWINBERT_DATA"
 @dataclass(frozen=True)
 class TaskSpec:
     """One registered task: ``splits`` maps each split to its path under the data root;
-    ``aliases`` maps extra split names to one of them."""
+    ``aliases`` maps extra split names to one of them; ``split_options`` gives the reader extra
+    keyword arguments per split (splits that share one file and differ in what is read from it)."""
 
     name: str
     kind: str
@@ -34,11 +37,15 @@ class TaskSpec:
     splits: dict[str, str]
     reader: Callable[..., Dataset] = field(repr=False, compare=False)
     aliases: dict[str, str] = field(default_factory=dict)
+    split_options: dict[str, dict] = field(default_factory=dict)
 
 
 def _text_reader(path: Path, *, skip_bad_rows: bool = False) -> Dataset:
     return read_text_lines(path)
 
+
+_KORQUAD_SPLITS = {"dev": "korquad/KorQuAD_v1.0_dev.json", "test": "korquad/KorQuAD_v1.0_dev.json"}
+_KORQUAD_PARTS = {"dev": {"part": "dev"}, "test": {"part": "test"}}
 
 _TASKS = [
     TaskSpec("stsb", "sts", "STS Benchmark (English), scores 0-5",
@@ -72,6 +79,12 @@ _TASKS = [
              {"train": "sst2/train.tsv", "dev": "sst2/dev.tsv", "test": "sst2/test_labeled.derived.tsv"}, read_sst2),
     TaskSpec("cranfield", "retrieval", "Cranfield 1400 abstracts, 225 queries, 1837 relevance judgements",
              {"test": "cranfield"}, read_cranfield),
+    TaskSpec("korquad", "retrieval", "KorQuAD 1.0 dev as passage retrieval: 964 paragraphs, 5,774 questions; "
+             "dev = questions of the articles at even positions, test = odd (corpus: all paragraphs)",
+             _KORQUAD_SPLITS, functools.partial(read_korquad, level="passage"), split_options=_KORQUAD_PARTS),
+    TaskSpec("korquad-docs", "retrieval", "KorQuAD 1.0 dev as document retrieval: 140 articles (long documents), "
+             "5,774 questions; dev = articles at even positions, test = odd (corpus: all articles)",
+             _KORQUAD_SPLITS, functools.partial(read_korquad, level="document"), split_options=_KORQUAD_PARTS),
     TaskSpec("wikitext2", "text", "WikiText-2 raw text, one example per non-blank line (masked-LM data)",
              {"valid": "wikitext2/valid.txt", "test": "wikitext2/test.txt"}, _text_reader),
 ]
@@ -132,5 +145,5 @@ def load_task(task: str, split: str, root: str | Path | None = None, skip_bad_ro
             f"{path}: not found (task {spec.name!r}, split {split!r}); expected it under the data root "
             f"{data_root} (pass --data-root DIR or set {DATA_ENV}=DIR to point elsewhere)"
         )
-    dataset = spec.reader(path, skip_bad_rows=skip_bad_rows)
+    dataset = spec.reader(path, skip_bad_rows=skip_bad_rows, **spec.split_options.get(split, {}))
     return dataclasses.replace(dataset, name=spec.name, split=split, kind=spec.kind)

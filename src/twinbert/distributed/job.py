@@ -5,10 +5,13 @@ model once to check the options and record its settings and fingerprint, then st
 through read_shards -> encode_dataset and gathers each shard's rows as they arrive from the actors. A shard
 is written when all its rows are in: sorted by id and checked to be exactly first_id .. first_id+rows-1
 (nothing lost, nothing twice, even when Ray retried a task after a worker died), then the manifest records
-its sha256. A re-run with the same inputs and model skips the shards the manifest vouches for.
+its sha256. A re-run with the same inputs and model skips the shards the manifest vouches for: their
+output file has the recorded sha256 and their input file the recorded size and sha256 (an input edited in
+place, same size and rows, has its shard encoded again).
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..formats.atomic import clean_stale
 from ..progress import Progress
-from ._ray import connect, unwrap
+from ._ray import connect, probe, quiet_stderr, unwrap
 from .dataset import encode_dataset, read_shards
 from .output import (
     FORMAT,
@@ -32,6 +35,8 @@ from .output import (
     write_shard,
 )
 from .shards import Shard, plan
+
+log = logging.getLogger("twinbert")
 
 
 def encode_files(inputs, output_dir: str | os.PathLike, model: Any = "all-MiniLM-L6-v2", *, column: str | None = None,
@@ -49,6 +54,7 @@ def encode_files(inputs, output_dir: str | os.PathLike, model: Any = "all-MiniLM
 
     shards = plan(inputs, column)
     folder = check_output_dir(output_dir, [s.path for s in shards])
+    probe(address)  # a cluster that is not there: said within seconds, before the model loads
     encoder = load(model, **(model_kwargs or {})) if isinstance(model, (str, os.PathLike)) else model
     options = encoder.options(**encode_kwargs)  # bad options fail here, before Ray starts
     if options.output != "sentence" or options.output_dtype != "float32":
@@ -64,19 +70,20 @@ def encode_files(inputs, output_dir: str | os.PathLike, model: Any = "all-MiniLM
     write_manifest(folder, manifest)
     start = time.perf_counter()
     if pending:
-        ray = connect(address)
-        model_ref = str(model) if isinstance(model, (str, os.PathLike)) else encoder
-        rows = read_shards(pending)
-        encoded = encode_dataset(rows, model_ref, "text", actors=actors, num_cpus=num_cpus, num_gpus=num_gpus,
-                                 batch_size=batch_size, model_kwargs=model_kwargs,
-                                 keep_columns=("shard", "text") if keep_text else ("shard",), **encode_kwargs)
-        try:
-            _gather(encoded, pending, folder, manifest, keep_text, show_progress)
-        except ray.exceptions.RayError as exc:
-            cause = unwrap(exc)
-            raise cause if cause is not exc else OutputError(
-                f"{folder}: the Ray run failed ({str(exc).splitlines()[0]}); run the same command again to "
-                "resume: finished shards are kept") from exc
+        with quiet_stderr(not show_progress):  # Ray's own lines off the terminal with --quiet
+            ray = connect(address, quiet=not show_progress)
+            model_ref = str(model) if isinstance(model, (str, os.PathLike)) else encoder
+            rows = read_shards(pending)
+            encoded = encode_dataset(rows, model_ref, "text", actors=actors, num_cpus=num_cpus, num_gpus=num_gpus,
+                                     batch_size=batch_size, model_kwargs=model_kwargs,
+                                     keep_columns=("shard", "text") if keep_text else ("shard",), **encode_kwargs)
+            try:
+                _gather(encoded, pending, folder, manifest, keep_text, show_progress)
+            except ray.exceptions.RayError as exc:
+                cause = unwrap(exc)
+                raise cause if cause is not exc else OutputError(
+                    f"{folder}: the Ray run failed ({str(exc).splitlines()[0]}); run the same command again to "
+                    "resume: finished shards are kept") from exc
     manifest["complete"] = True
     write_manifest(folder, manifest)
     seconds = time.perf_counter() - start
@@ -96,12 +103,13 @@ def _manifest(shards: list[Shard], encoder, options, column, keep_text) -> dict[
             "model": {"name": str(encoder.name), "settings": settings, "fingerprint": fingerprint(encoder)},
             "column": column, "text": keep_text, "dimension": settings["dimension"],
             "rows": sum(s.rows for s in shards), "complete": False,
-            "shards": [{"file": shard_name(s.index), "input": s.path, "input_bytes": s.size, "rows": s.rows,
-                        "first_id": s.first_id, "sha256": None} for s in shards]}
+            "shards": [{"file": shard_name(s.index), "input": s.path, "input_bytes": s.size, "input_sha256": s.sha256,
+                        "rows": s.rows, "first_id": s.first_id, "sha256": None} for s in shards]}
 
 
 _SAME_RUN = ("format_version", "column", "text", "dimension", "rows")
-_SAME_SHARD = ("file", "input", "input_bytes", "rows", "first_id")
+_SAME_SHARD = ("file", "input", "rows", "first_id")
+_SAME_INPUT = ("input_bytes", "input_sha256")  # an input edited in place: its shard is encoded again
 
 
 def _resume(folder: Path, new: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,7 +125,11 @@ def _resume(folder: Path, new: dict[str, Any]) -> list[dict[str, Any]]:
                           "delete this one to start afresh", argument="output")
     entries = []
     for entry, fresh in zip(old["shards"], new["shards"]):
-        kept = entry.get("sha256") and verified(folder, entry)
+        edited = [key for key in _SAME_INPUT if entry.get(key) != fresh[key]]
+        if edited and entry.get("sha256"):
+            log.warning("%s changed since its shard was encoded (%s); encoding it again", fresh["input"],
+                        " and ".join(edited))
+        kept = entry.get("sha256") and not edited and verified(folder, entry)
         entries.append({**fresh, "sha256": entry["sha256"] if kept else None})
         if not kept:
             (folder / fresh["file"]).unlink(missing_ok=True)  # half-written or unvouched: redone

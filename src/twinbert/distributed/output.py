@@ -8,7 +8,8 @@
 
 Each shard is written under a temporary name, fsynced and renamed; then the manifest (also atomic) records
 its sha256. So after a crash a shard file is either vouched for (same bytes as recorded: kept) or not
-(redone): a re-run never trusts a file the manifest does not describe, nor a temp a killed run left.
+(redone): a re-run never trusts a file the manifest does not describe, nor a temp a killed run left. A
+reader checks the same (read_complete): every shard there, with its recorded sha256 and rows.
 """
 from __future__ import annotations
 
@@ -97,14 +98,55 @@ def write_shard(folder: Path, index: int, ids: np.ndarray, vectors: np.ndarray, 
     return digest
 
 
-def read_embeddings(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors [rows, dim] float32) of a finished output folder, shard by shard in id order."""
+def read_complete(folder: str | os.PathLike, argument: str | None = None) -> dict[str, Any]:
+    """The manifest of a finished output folder, every shard checked against it before any is read: there,
+    with the sha256 recorded when it was written and the rows its entry says. The one check for every reader
+    of a distributed encode's output (read_embeddings, twinbert.search.ivfpq_build)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest is None or not manifest.get("complete"):
-        raise InputError(f"{folder}: no complete distributed encode here ({MANIFEST} missing or run unfinished)")
+        raise InputError(f"{folder}: no complete distributed encode here ({MANIFEST} missing, or the run did not "
+                         "finish: run it again to resume)", argument=argument)
+    path = folder / MANIFEST
+    dimension = manifest.get("dimension")
+    if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension <= 0:
+        raise InputError(f"{path}: field 'dimension' is {dimension!r}; expected a positive integer", argument=argument)
+    total = 0
+    for k, entry in enumerate(manifest["shards"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or Path(entry["file"]).name != \
+                entry["file"] or isinstance(entry.get("rows"), bool) or not isinstance(entry.get("rows"), int):
+            raise InputError(f"{path}: shard entry {k} is not a {{\"file\", \"rows\", \"sha256\"}} record",
+                             argument=argument)
+        shard = folder / entry["file"]
+        if not shard.is_file():
+            raise InputError(f"{shard}: missing; {MANIFEST} lists it (shard {k}). Encode again into a new folder, "
+                             "or restore the file", argument=argument)
+        if not verified(folder, entry):
+            raise InputError(f"{shard}: damaged or changed since it was written (its sha256 differs from "
+                             f"{MANIFEST}); encode again, or restore the file", argument=argument)
+        try:
+            rows = pq.read_metadata(shard).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"{shard}: not a readable Parquet file ({exc})", argument=argument) from exc
+        if rows != entry["rows"]:
+            raise InputError(f"{shard}: holds {rows} rows but {MANIFEST} says {entry['rows']}", argument=argument)
+        total += rows
+    if total != manifest.get("rows"):
+        raise InputError(f"{path}: its shards hold {total} rows but it says rows={manifest.get('rows')!r}",
+                         argument=argument)
+    return manifest
+
+
+def read_embeddings(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors [rows, dim] float32) of a finished output folder, shard by shard in id order, every
+    shard checked first (read_complete)."""
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    manifest = read_complete(folder)
     ids, vectors = [], []
     for entry in manifest["shards"]:
         table = pq.read_table(folder / entry["file"], columns=["id", "embedding"])

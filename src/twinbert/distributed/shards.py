@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.examples import file_sha256
 from ..errors import InputError
 from ..formats.texts import count_texts, read_texts, text_format
 
@@ -26,6 +27,7 @@ class Shard:
     first_id: int       # id of its first row
     size: int           # bytes, recorded to tell a changed input on resume
     column: str | None  # the column / field of the text (None for .txt)
+    sha256: str = ""    # of the file's bytes: an input edited in place (same size, same rows) is noticed
 
 
 def expand(inputs: str | os.PathLike | list) -> list[Path]:
@@ -68,7 +70,7 @@ def plan(inputs, column: str | None) -> list[Shard]:
     for k, path in enumerate(paths):
         own = None if mixed and text_format(path) == ".txt" and path.suffix.lower() not in PARQUET else column
         rows = count_rows(path, own)
-        shards.append(Shard(k, str(path), rows, first, path.stat().st_size, own))
+        shards.append(Shard(k, str(path), rows, first, path.stat().st_size, own, file_sha256(path)))
         first += rows
     if first == 0:
         raise InputError(f"{inputs}: no texts to encode", argument="input")

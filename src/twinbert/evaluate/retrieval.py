@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._common import check_encode_options, check_similarities, describe, encode_unique, rows
+from .chunked import check_chunking, rank_by_chunks
 
 MAIN_METRIC = "cosine_ndcg@10"
 DEFAULT_K = {"accuracy_at_k": (1, 3, 5, 10), "precision_recall_at_k": (1, 3, 5, 10, 100),
@@ -103,19 +104,51 @@ def check_collection(data) -> tuple[list[str], list[str], list[str], list[str]]:
             [collection.corpus[c] for c in corpus_ids])
 
 
+def encode_roles(encoder, queries: Sequence[str], documents: Sequence[str],
+                 options: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(query vectors, corpus vectors). A model that declares query and passage prompts gets them by
+    role (twinbert.search.prompts); otherwise, or when the caller names a prompt, both sides are encoded
+    in one call, texts shared by both once."""
+    from ..search.prompts import role_kwargs
+
+    given = {key: options.pop(key) for key in ("prompt_name", "prompt") if key in options}
+    query_kwargs = role_kwargs(encoder, "query", **given)
+    passage_kwargs = role_kwargs(encoder, "passage", **given)
+    if query_kwargs == passage_kwargs:
+        vectors, position = encode_unique(encoder, list(queries) + list(documents), {**options, **query_kwargs})
+        return rows(vectors, position, queries), rows(vectors, position, documents)
+    query_vectors, query_rows = encode_unique(encoder, queries, {**options, **query_kwargs})
+    corpus_vectors, corpus_rows = encode_unique(encoder, documents, {**options, **passage_kwargs})
+    return rows(query_vectors, query_rows, queries), rows(corpus_vectors, corpus_rows, documents)
+
+
 def evaluate_retrieval(encoder, data, *, metric: str = "cosine", accuracy_at_k=DEFAULT_K["accuracy_at_k"],
                        precision_recall_at_k=DEFAULT_K["precision_recall_at_k"], mrr_at_k=DEFAULT_K["mrr_at_k"],
                        ndcg_at_k=DEFAULT_K["ndcg_at_k"], map_at_k=DEFAULT_K["map_at_k"],
-                       index: str = "flat", index_params: dict | None = None,
+                       index: str = "flat", index_params: dict | None = None, mode: str = "dense",
+                       fusion_data=None, lexical=None, details: dict | None = None,
+                       chunking: str | None = None, chunk_tokens: int | None = None, overlap: int | None = None,
                        **encode_options) -> dict[str, float]:
     """Retrieval evaluation of `encoder` on a collection (RetrievalData or a retrieval Dataset, e.g.
     load_task("cranfield", "test")). Returns {f"{metric}_{m}@{k}"}, e.g. "cosine_ndcg@10",
     "cosine_mrr@10", "cosine_map@100", "cosine_recall@100", "cosine_accuracy@1".
 
-    Queries and documents are encoded in one call (texts shared by both once). index="flat" searches
+    Queries are encoded with the model's query prompt and documents with its passage prompt when it
+    declares both (e5), else in one call (texts shared by both once). index="flat" searches
     exactly (twinbert.search.semantic_search, chunked); "hnsw" or "ivf" builds that approximate
     twinbert.search.Index over the documents (index_params: its backend parameters and
-    recall_target) and ranks with it, to see what the approximation costs in retrieval quality."""
+    recall_target) and ranks with it, to see what the approximation costs in retrieval quality.
+
+    mode="lexical" ranks by BM25 over the documents (nothing encoded; keys "lexical_ndcg@10", ...),
+    mode="hybrid" by the fusion of both (keys "hybrid_..."; twinbert.search.hybrid): the fusion is
+    chosen by Index.tune_fusion on ``fusion_data`` (a collection over the same corpus, e.g. the dev
+    split's queries) when given, else the default fusion. lexical: a
+    twinbert.search.lexical.LexicalConfig (default: Kiwi morphemes for Korean, words otherwise).
+    details: a dict filled with the mode, the lexical settings and the fusion (and its report).
+
+    chunking="chunks" or "late" (dense only): each document is cut into chunks of up to chunk_tokens
+    tokens with overlap (twinbert.chunking) and ranked by its best chunk (twinbert.evaluate.chunked);
+    "none" (default) embeds each document whole, cut at max_seq_length."""
     from ..search import Index, semantic_search
 
     options = check_encode_options(encode_options)
@@ -130,8 +163,27 @@ def evaluate_retrieval(encoder, data, *, metric: str = "cosine", accuracy_at_k=D
           "map_at_k": _ks(map_at_k, "map_at_k")}
     collection = as_collection(data)
     query_ids, queries, corpus_ids, documents = check_collection(data)
-    vectors, position = encode_unique(encoder, queries + documents, options)
-    query_vectors, corpus_vectors = rows(vectors, position, queries), rows(vectors, position, documents)
+    relevant = [set(collection.relevant[q]) for q in query_ids]
+    if check_chunking(chunking, chunk_tokens, overlap) != "none":  # long documents: twinbert.evaluate.chunked
+        if mode != "dense" or index != "flat":
+            raise InputError("chunking evaluates dense retrieval over a flat document index; leave mode and index "
+                             "at their defaults", argument="chunking")
+        rankings = rank_by_chunks(encoder, queries, corpus_ids, documents, max(max(v) for v in ks.values()),
+                                  chunking=chunking, chunk_tokens=chunk_tokens, overlap=overlap, metric=metric,
+                                  options=options, details=details)
+        return {f"{metric}_{key}": value for key, value in retrieval_metrics(rankings, relevant, **ks).items()}
+    if mode != "dense":
+        if index != "flat":
+            raise InputError(f"index={index!r} applies to mode='dense'; lexical and hybrid search the flat "
+                             "index with a lexical part", argument="index")
+        rankings = _rank_lexical_or_hybrid(encoder, (queries, corpus_ids, documents), mode, fusion_data, lexical,
+                                           max(max(v) for v in ks.values()), options, details)
+        return {f"{mode}_{key}": value for key, value in retrieval_metrics(rankings, relevant, **ks).items()}
+    if fusion_data is not None or lexical is not None:
+        raise InputError("fusion_data and lexical apply to mode='lexical' or 'hybrid'", argument="mode")
+    if details is not None:
+        details["mode"] = "dense"
+    query_vectors, corpus_vectors = encode_roles(encoder, queries, documents, options)
     depth = max(max(v) for v in ks.values())
     if index == "flat":
         hits = semantic_search(query_vectors, corpus_vectors, top_k=depth, metric=metric)
@@ -140,9 +192,59 @@ def evaluate_retrieval(encoder, data, *, metric: str = "cosine", accuracy_at_k=D
         hits = [[(hit["id"], hit["score"]) for hit in row] for row in ann.search(query_vectors, k=depth)]
     rankings = [[corpus_ids[i] for i, _ in sorted(row, key=lambda hit: (-hit[1], corpus_ids[hit[0]]))]
                 for row in hits]
-    relevant = [set(collection.relevant[q]) for q in query_ids]
     values = retrieval_metrics(rankings, relevant, **ks)
     return {f"{metric}_{key}": value for key, value in values.items()}
+
+
+def _rank_lexical_or_hybrid(encoder, corpus: tuple, mode: str, fusion_data, lexical, depth: int, options: dict,
+                            details: dict | None) -> list[list[str]]:
+    """Document ids ranked for each query by BM25 (mode lexical) or by an Index with a lexical part
+    (mode hybrid, the fusion tuned on ``fusion_data``'s queries when given)."""
+    from ..search import Index
+    from ..search.fusion import DEFAULT
+    from ..search.hybrid import MODES
+    from ..search.lexical import LexicalConfig, LexicalIndex
+
+    queries, corpus_ids, documents = corpus
+    if mode not in MODES:
+        raise InputError(f"mode={mode!r}: expected one of {', '.join(MODES)}", argument="mode")
+    if mode == "lexical" and fusion_data is not None:
+        raise InputError("fusion_data applies to mode='hybrid' (lexical search has nothing to fuse)",
+                         argument="fusion_data")
+    config = lexical if lexical is not None else LexicalConfig()
+    if mode == "lexical":
+        words = LexicalIndex.build(documents, config)
+        if details is not None:
+            details.update({"mode": mode, "lexical": words.record()})
+        return [[corpus_ids[row] for row, _ in hits] for hits in words.search(queries, depth)]
+    _, tune_queries, tune_relevant = _tuning_queries(fusion_data, corpus_ids)
+    vectors, corpus_vectors = encode_roles(encoder, queries + tune_queries, documents, dict(options))
+    ann = Index.build(texts=documents, embeddings=corpus_vectors, ids=corpus_ids, lexical=config,
+                      model_name=getattr(encoder, "name", None))
+    tuning = None
+    if tune_queries:
+        tuning = ann.tune_fusion(tune_queries, tune_relevant, query_embeddings=vectors[len(queries):])
+    hits = ann.search(queries, k=depth, mode=mode, query_embeddings=vectors[:len(queries)])
+    if details is not None:
+        fusion = (ann.fusion or DEFAULT).to_dict()
+        details.update({"mode": mode, "lexical": ann.lexical.record(),
+                        "fusion": {**fusion, "chosen_by": "tune_fusion" if tuning else "default",
+                                   **({"report": tuning} if tuning else {})}})
+    return [[hit["id"] for hit in row] for row in hits]
+
+
+def _tuning_queries(fusion_data, corpus_ids: list[str]) -> tuple[list[str], list[str], list[list[str]]]:
+    """(ids, texts, relevant ids) of the queries the fusion is tuned on; their corpus must be the
+    evaluated one (the fusion is an index's, and the index is this corpus)."""
+    if fusion_data is None:
+        return [], [], []
+    tune_ids, tune_texts, tune_corpus, _ = check_collection(fusion_data)
+    if tune_corpus != corpus_ids:
+        raise InputError(f"{describe(fusion_data)}: its corpus differs from the evaluated one; the fusion is tuned "
+                         "on queries over the same documents (e.g. the dev split of the same task)",
+                         argument="fusion_data")
+    collection = as_collection(fusion_data)
+    return tune_ids, tune_texts, [sorted(collection.relevant[q]) for q in tune_ids]
 
 
 __all__ = ["evaluate_retrieval", "retrieval_metrics", "check_collection", "DEFAULT_K", "MAIN_METRIC"]

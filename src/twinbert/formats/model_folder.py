@@ -9,6 +9,13 @@ Every model save goes through `save_model` (and the trainer's final publish thro
                    model.safetensors); every other file (notes, logs, data) is kept
   anything else    refused with OutputError, unless overwrite=True: then the model is written in and
                    the files already there are kept
+  a model read     the folder of a model the writer reads (`sources`: names resolved to their folders,
+                   compared as files, so ./m, a symlink and the name all match) is refused even with
+                   overwrite=True: the output would destroy its own input
+
+The commands that write a folder (export, trim-vocab, the trainings, recipe, index build) pass
+model_ok=False: an existing model is only replaced with overwrite=True (the library's save() keeps
+sentence-transformers' behaviour of saving over a previous model).
 
 A folder is shared with the user, so it cannot be swapped whole (it may be the working directory).
 The closest to atomic: the new files are complete and synced before any old one moves; config.json
@@ -25,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..errors import OutputError
+from ..errors import OutputError, TwinbertError
 from .atomic import fsync_dir
 
 # Entries that belong to a model. STRONG ones are evidence that a folder holds a model; the others
@@ -77,11 +84,51 @@ def classify(folder: str | os.PathLike, ignore: Iterable[str] = ()) -> str:
     return "model" if any(_strong(p) for p in entries) else "other"
 
 
+def source_folders(*models) -> list[Path]:
+    """The folders that models are read from: each given by name or path, or a loaded model (its `name`);
+    names are resolved without a download or conversion. One that finds no local folder is left out
+    (loading it fails with its own error)."""
+    from .resolve import resolve
+
+    folders = []
+    for model in models:
+        name = model if isinstance(model, (str, os.PathLike)) else getattr(model, "name", None)
+        if not isinstance(name, (str, os.PathLike)) or not str(name):
+            continue
+        try:
+            folders.append(resolve(name, local_only=True))
+        except (TwinbertError, OSError):
+            pass
+    return folders
+
+
+def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one folder (by identity on disk when both exist: a symlink, ./x, a bind)."""
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_not_source(target: str | os.PathLike, sources: Iterable[str | os.PathLike], what: str = "model") -> None:
+    """Refuse to write into the folder of a model being read (see the module docstring)."""
+    for source in sources:
+        if same_folder(target, source):
+            raise OutputError(f"{target}: is the folder of the model being read ({source}); an output never "
+                              f"goes into its own input, so the {what} is not written there even with "
+                              "overwrite=True: choose another folder", argument="overwrite")
+
+
 def check_target(target: str | os.PathLike, *, overwrite: bool, model_ok: bool, ignore: Iterable[str] = (),
-                 what: str = "model") -> str:
+                 what: str = "model", sources: Iterable[str | os.PathLike] = ()) -> str:
     """The one rule for where a model may be written (see the module docstring); returns classify().
-    model_ok=False: an existing model is refused too unless overwrite (a training run's output)."""
+    model_ok=False: an existing model is refused too unless overwrite (a command's output).
+    sources: folders of the models being read, never written into."""
     target = Path(target)
+    check_not_source(target, sources, what)
     kind = classify(target, ignore)
     if kind == "missing":
         parent = target.parent
@@ -105,10 +152,11 @@ def check_target(target: str | os.PathLike, *, overwrite: bool, model_ok: bool, 
 
 
 def save_model(target: str | os.PathLike, write: Callable[[Path], None], *, overwrite: bool = False,
-               what: str = "model") -> Path:
-    """Write a model with `write(folder)` (which fills an empty folder) into `target` safely."""
+               what: str = "model", model_ok: bool = True, sources: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write a model with `write(folder)` (which fills an empty folder) into `target` safely
+    (check_target's rule, with `model_ok` and `sources`)."""
     target = Path(target)
-    kind = check_target(target, overwrite=overwrite, model_ok=True, what=what)
+    kind = check_target(target, overwrite=overwrite, model_ok=model_ok, what=what, sources=sources)
     tag = uuid.uuid4().hex[:8]
     stage = target.with_name(f".{target.name}.tmp-{tag}") if kind == "missing" else target / f".model.tmp-{tag}"
     stage.mkdir()

@@ -41,7 +41,9 @@ def _offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def resolve(name_or_path: str | os.PathLike) -> Path:
+def resolve(name_or_path: str | os.PathLike, *, local_only: bool = False) -> Path:
+    """The local folder of a model name or path. local_only: only find where it is or would be, never
+    download or convert (to compare folders: the output of a command is not the model it reads)."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_dir():
@@ -50,6 +52,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         return bundled_default_path()
     if text.lower() in SHIPPED:
         return shipped_path(text.lower())
+    if text.lower() in e5_package.NAMES and local_only:
+        return e5_package.converted_path()
     if text.lower() == e5_package.NAMES[0]:
         return e5_package.converted_folder()
     looks_like_path = path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1 or os.sep == "\\" and "\\" in text
@@ -64,7 +68,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     try:
         return Path(snapshot_download(text, local_files_only=True))
     except Exception:
-        pass
+        if local_only:
+            raise ModelLoadError(f"{text}: not a local folder nor in the Hugging Face cache") from None
     if text.lower() in e5_package.NAMES:
         return e5_package.converted_folder()
     if _offline():

@@ -4,7 +4,9 @@ folder with its own config, and config_sentence_transformers.json (prompts, simi
 Read: both Pooling schemas, the legacy layout with the backbone in 0_Transformer/, Dense, Normalize; each
 module is built by the loader the caller gives for its type (the modules know their own files; this file
 knows the folder). A folder without modules.json is a plain checkpoint: the backbone alone.
-Write: a folder that sentence-transformers 6.x, older readers and text-embeddings-inference can all load.
+Write: a folder that sentence-transformers 6.x (transformers 5) and 5.x (transformers 4.57), transformers.js
+and text-embeddings-inference can all load (the tokenizer through `write_tokenizer`, the one place that
+writes tokenizer_config.json).
 """
 from __future__ import annotations
 
@@ -34,6 +36,40 @@ class FolderSpec:
 def write_json(path: Path, data) -> None:
     """The one JSON writer of model folders (indented, UTF-8 kept readable, a final newline)."""
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# tokenizer classes that only transformers 5 knows (its generic tokenizers-backed class, under the names
+# 5.x saves it with), and the name that both 4.x and 5.x read as that same class
+GENERIC_TOKENIZER = "PreTrainedTokenizerFast"
+V5_ONLY_TOKENIZERS = {"TokenizersBackend"}
+
+
+def write_tokenizer(tokenizer, folder: Path, max_seq_length: int) -> None:
+    """The one tokenizer writer of model folders: `tokenizer` saved into `folder` so that
+    transformers 4.x and 5.x (sentence-transformers 5 and 6), transformers.js and text-embeddings-
+    inference all load it, with `max_seq_length` as its inference length.
+
+    transformers 5 names its generic tokenizer class "TokenizersBackend", which transformers 4.57 refuses
+    ("Unrecognized processing class"); "PreTrainedTokenizerFast" is that same class in 5.x and the
+    tokenizer.json-backed class in 4.x, so both build the same tokenizer from tokenizer.json. The
+    tokenizer.json itself keeps no padding and truncates at max_seq_length (the fast backend is the one
+    twinbert tokenizes with, and it last truncated at whatever length it was asked for)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_padding()
+        backend.enable_truncation(max_seq_length)
+    tokenizer.model_max_length = max_seq_length  # where sentence-transformers 6 reads the length
+    tokenizer.save_pretrained(str(folder))
+    path = folder / "tokenizer_config.json"
+    config = read_json(path)
+    if not isinstance(config, dict):
+        return
+    if config.get("tokenizer_class") in V5_ONLY_TOKENIZERS:
+        config["tokenizer_class"] = GENERIC_TOKENIZER
+    # how this copy was loaded (and the truncation length it last ran at), not what the tokenizer is
+    for stale in ("max_length", "is_local", "local_files_only"):
+        config.pop(stale, None)
+    write_json(path, config)
 
 
 def _module_folder(folder: Path, m: dict, i: int, kind: str) -> Path:

@@ -20,6 +20,7 @@ from torch import nn
 from ..errors import InputError, ModelLoadError
 from ..formats.checkpoint import field, load_backbone, no_progress_bars, read_json
 from ..formats.model_folder import save_model
+from ..formats.st_folder import write_tokenizer
 
 log = logging.getLogger("twinbert")
 
@@ -209,6 +210,28 @@ class Transformer(nn.Module):
             return [e.ids for e in self._fast.encode_batch(list(texts), add_special_tokens=False)]
         return self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
 
+    def pieces_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(token ids, character span of each token) of each whole text, without special tokens and
+        without truncation: what the chunker cuts long documents by (twinbert.chunking). Needs a fast
+        tokenizer (the only kind that reports offsets)."""
+        if self._fast is None:
+            raise InputError("chunking needs a fast (Rust) tokenizer, which reports each token's characters; "
+                             "this model's tokenizer is a slow one (save it with tokenizer.json)")
+        lowered = [self._lower(t) for t in texts] if self.do_lower_case else list(texts)
+        self._fast.no_truncation()  # tokenize sets its own truncation again on every call
+        self._fast.no_padding()
+        return [(e.ids, [tuple(o) for o in e.offsets])
+                for e in self._fast.encode_batch(lowered, add_special_tokens=False)]
+
+    @property
+    def position_limit(self) -> int:
+        """The most tokens one forward can take: the position table's size (RoBERTa-style models less
+        the two positions before the first token); max_seq_length is at most this."""
+        limit = getattr(self.model.config, "max_position_embeddings", 512) or 512
+        if getattr(self.model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+            limit -= 2  # RoBERTa positions start after the padding index
+        return limit
+
     def special_frame(self) -> tuple[list[int], list[int]]:
         """The special tokens the tokenizer puts before and after one text ([CLS] / [SEP], <s> / </s> ...)."""
         bare = self.tokenizer("a", add_special_tokens=False)["input_ids"]
@@ -270,6 +293,5 @@ class Transformer(nn.Module):
     def _write(self, folder: Path) -> None:
         with no_progress_bars():
             self.model.save_pretrained(str(folder), safe_serialization=True)
-        self.tokenizer.model_max_length = self.max_seq_length  # where sentence-transformers 6 reads it
-        self.tokenizer.save_pretrained(str(folder))
+        write_tokenizer(self.tokenizer, folder, self.max_seq_length)
         (folder / "sentence_bert_config.json").write_text(json.dumps(self.config(), indent=2))

@@ -160,16 +160,19 @@ def trim_to_folder(encoder, output, keep_scripts: str | Iterable[str] = ("hangul
                    column: str | None = None, overwrite: bool = False) -> dict:
     """Trim `encoder` with the texts of `corpus_files` (txt / csv / tsv / jsonl, `column` naming the text
     field) and save it to `output` (see SentenceEncoder.save for `overwrite`); returns the report."""
-    from pathlib import Path
-
-    from ..errors import OutputError
+    from ..formats.model_folder import check_target, save_model, source_folders
     from ..formats.texts import read_texts
 
-    source = Path(str(encoder.name))
-    if source.is_dir() and Path(output).resolve() == source.resolve():
-        raise OutputError(f"{output}: is the folder of the model being trimmed; trimming drops tokens for good, "
-                          "so write the trimmed model to another folder", argument="output")
-    corpus = [text for path in corpus_files for text in read_texts(path, column)]
+    # before any work: the folder must be free (a model there only with overwrite), and never the folder
+    # of the model being trimmed, by path or by name (trimming drops tokens for good)
+    sources = source_folders(encoder.name)
+    check_target(output, overwrite=overwrite, model_ok=False, sources=sources)
+    corpus = []
+    for path in corpus_files:
+        texts = [text for text in read_texts(path, column) if text.strip()]
+        if not texts:  # asked for, so it must count: an empty file would silently keep nothing of it
+            raise InputError(f"{path}: no texts in this corpus file", argument="corpus_files")
+        corpus += texts
     _, report = trim_vocabulary(encoder, keep_scripts, corpus if corpus_files else None)
-    encoder.save(output, overwrite=overwrite)
+    save_model(output, encoder._write, overwrite=overwrite, model_ok=False, sources=sources)
     return {**report, "output": str(output), "corpus_files": [str(p) for p in corpus_files]}

@@ -15,11 +15,17 @@ checkpoint):
   distill   optional: the chosen STS set-up again, plus an MSE loss pulling each KorSTS train sentence and
             its English original toward the teacher's (all-MiniLM-L6-v2) vector of the English original;
             kept only when its KorSTS dev score is at least the chosen candidate's
+  interpolate  the chosen model's weights mixed with its (trimmed) base's, theta = a * chosen + (1 - a) * base
+            (WiSE-FT), a from `alphas`: STS training costs the base's query/passage retrieval, and a point
+            between them keeps most of both. Chosen: the best retrieval on korquad:dev among the mixes whose
+            KorSTS dev is within `sts_tolerance` of the chosen model's own (a = 1)
   report    the chosen model published as OUTPUT/model and scored, for the record only, on KorSTS test,
             KLUE-STS dev and STS-B test
 
-Selection uses KorSTS dev alone: nothing is trained on, or chosen by, KorSTS test, KLUE-STS dev or STS-B
-dev/test. OUTPUT/recipe.json records the settings, every stage's dev score and time, and the choice.
+Selection uses KorSTS dev (and korquad:dev for the interpolation) alone: nothing is trained on, or chosen
+by, KorSTS test, KLUE-STS dev, STS-B dev/test or korquad:test. Training runs at `max_seq_length` (64: STS
+and NLI sentences are short); the published model keeps its base's inference length (512 for e5-small), so
+that it reads whole passages. OUTPUT/recipe.json records the settings, every stage's dev score and time, and the choice.
 """
 from __future__ import annotations
 
@@ -39,12 +45,15 @@ log = logging.getLogger("twinbert")
 RECORD = "recipe.json"
 DEV = "korsts:dev"
 DEV_METRIC = "spearman_cosine"  # the first evaluation set's metrics carry no prefix
+RETRIEVAL_METRIC = "cosine_ndcg@10"
 # the settings each stage is built with (a stage also depends on every group before it)
 STAGE_SETTINGS = {"base": ("base", "limit"),
                   "nli": ("seed", "english_nli", "nli_batch_size", "nli_epochs", "lr", "max_seq_length"),
                   "sts": ("sts_batch_size", "sts_epochs", "evals_per_epoch"),
-                  "distill": ("teacher",)}
-REPORT = (("korsts", "test"), ("klue-sts", "dev"), ("stsb", "test"), ("korsts", "dev"))
+                  "distill": ("teacher",),
+                  "interpolate": ("alphas", "retrieval_dev", "sts_tolerance")}
+REPORT = (("korsts", "test", DEV_METRIC), ("klue-sts", "dev", DEV_METRIC), ("stsb", "test", DEV_METRIC),
+          ("korsts", "dev", DEV_METRIC), ("korquad", "test", RETRIEVAL_METRIC), ("korquad", "dev", RETRIEVAL_METRIC))
 KOREAN_NLI = (("kornli", "dev"), ("kornli", "test"), ("klue-nli", "dev"))
 # vocabulary corpus: the training texts, plus English text that is never evaluated on (wider coverage of
 # English words the training data lacks); no evaluation split is read here
@@ -65,7 +74,10 @@ class KoreanRecipe:
     nli_epochs: int = 1
     sts_epochs: int = 1
     evals_per_epoch: int = 3              # KorSTS dev evaluations per STS epoch (best checkpoint kept)
-    max_seq_length: int = 64
+    max_seq_length: int = 64              # training length (the published model keeps its base's)
+    alphas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # interpolation weights tried; () skips
+    retrieval_dev: str = "korquad:dev"    # the retrieval check of the interpolation
+    sts_tolerance: float = 0.005          # KorSTS dev an interpolation may give up for retrieval
     limit: int | None = None              # first N rows of every dataset (quick runs and tests)
 
     def check(self) -> None:
@@ -79,6 +91,17 @@ class KoreanRecipe:
         for spec in self.english_nli:
             if ":" not in spec:
                 raise InputError(f"english_nli {spec!r}: expected task:split, e.g. snli:dev", argument="english_nli")
+        for alpha in self.alphas:
+            if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+                raise InputError(f"alphas holds {alpha!r}: expected numbers from 0 (the base) to 1 (the "
+                                 "fine-tuned model)", argument="alphas")
+        if ":" not in self.retrieval_dev:
+            raise InputError(f"retrieval_dev {self.retrieval_dev!r}: expected task:split, e.g. korquad:dev",
+                             argument="retrieval_dev")
+        if isinstance(self.sts_tolerance, bool) or not isinstance(self.sts_tolerance, (int, float)) \
+                or self.sts_tolerance < 0:
+            raise InputError(f"sts_tolerance = {self.sts_tolerance!r}: expected a number >= 0",
+                             argument="sts_tolerance")
         for name in ("nli_batch_size", "sts_batch_size", "nli_epochs", "sts_epochs", "evals_per_epoch",
                      "max_seq_length"):
             value = getattr(self, name)
@@ -109,10 +132,18 @@ def run_korean_recipe(output, recipe: KoreanRecipe = KoreanRecipe(), *, data_roo
             recipe.sts_batch_size, recipe.sts_epochs, teacher=recipe.teacher))
         if record["stages"]["distill"]["dev"] >= record["stages"][chosen]["dev"]:
             chosen = "distill"
+    if recipe.alphas:
+        if record["stages"].get("interpolate", {}).get("from") != chosen:  # candidates changed on a resume
+            record["stages"].pop("interpolate", None)
+        run.stage("interpolate", lambda folder: _interpolate(recipe, stages / chosen, stages / "base", folder,
+                                                             data_root))
+        chosen = "interpolate"
     record["chosen"] = chosen
-    if record["stages"].get("report", {}).get("chosen") != chosen:  # candidates changed on a resume
+    if record["stages"].get("report", {}).get("chosen") != chosen or chosen == "interpolate" and \
+            record["stages"]["report"].get("alpha") != record["stages"]["interpolate"]["alpha"]:
         record["stages"].pop("report", None)
-    run.stage("report", lambda folder: _report(stages / chosen, output / "model", record, data_root))
+    run.stage("report", lambda folder: _report(stages / chosen, output / "model", record, data_root,
+                                               _inference_length(stages / "base")))
     record["scores"] = record["stages"]["report"]["scores"]
     _write_record(output, record)
     return record
@@ -161,24 +192,49 @@ def _open_record(output: Path, recipe: KoreanRecipe, resume: bool, overwrite: bo
     settings = json.loads(json.dumps(dataclasses.asdict(recipe)))
     path = output / RECORD
     if path.is_file():
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = _read_record(path, resume, overwrite)
         if resume:
             _check_resume(output, record, settings)
             record["recipe"] = settings  # settings no finished stage depends on may change (more candidates)
             return record
         if not overwrite:
-            raise OutputError(f"{output}: holds a recipe run; pass resume to continue it, overwrite to start "
-                              "again, or choose another folder", argument="output")
+            raise OutputError(f"{output}: holds a recipe run; pass overwrite=True to start again (its stages/, "
+                              "model/ and data/ are removed), resume=True to continue it, or choose another folder",
+                              argument="overwrite")
         for name in ("stages", "model", "data", RECORD):  # only what a recipe run writes
             target = output / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     elif output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise OutputError(f"{output}: exists and is not a recipe run; choose a new or empty folder",
-                          argument="output")
+        # never mixed with a folder the run did not make (a model, the user's files), so not even with
+        # overwrite=True, which only restarts a recipe run
+        raise OutputError(f"{output}: exists and is not a recipe run (no {RECORD}); a recipe starts in a new or "
+                          "empty folder, and overwrite=True only restarts a recipe run: choose another folder",
+                          argument="overwrite")
+    elif resume:
+        raise InputError(f"{output}: no recipe run to resume (no {RECORD}); leave out resume to start one",
+                         argument="resume")
     output.mkdir(parents=True, exist_ok=True)
     record = {"recipe": settings, "stages": {}, "chosen": None, "scores": {}}
     _write_record(output, record)
     return record
+
+
+def _read_record(path: Path, resume: bool, overwrite: bool) -> dict:
+    """recipe.json, checked: a damaged one (a crash outside our atomic write, an edit) is named, with the
+    way out (resume cannot trust it; overwrite=True starts again)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        valid = isinstance(record, dict) and isinstance(record.get("recipe"), dict) \
+            and isinstance(record.get("stages"), dict)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        reason, valid = f"not readable JSON ({e})", False
+    else:
+        reason = "not a recipe record (recipe, stages missing)"
+    if valid or (overwrite and not resume):
+        return record if valid else {}
+    raise InputError(f"{path}: is damaged, {reason}; the run's stages cannot be trusted to resume: pass "
+                     "overwrite=True to start the recipe again in this folder, or choose another folder",
+                     argument="overwrite")
 
 
 def _stage_group(stage: str) -> str:
@@ -305,21 +361,58 @@ def _vocabulary_corpus(recipe: KoreanRecipe, output: Path, data_root) -> list[st
     return texts
 
 
-def _report(chosen: Path, model: Path, record: dict, data_root) -> dict:
+def _inference_length(base: Path) -> int:
+    """The base stage's max_seq_length: what its position table allows (the training length is shorter)."""
+    from .. import load
+
+    return load(base, backend="torch").max_seq_length
+
+
+def _interpolate(recipe: KoreanRecipe, chosen: Path, base: Path, folder: Path, data_root) -> dict:
+    """Score theta(a) for each a of recipe.alphas (and a = 1) on KorSTS dev and the retrieval dev set at the
+    base's inference length; save the best retrieval among those within sts_tolerance of a = 1's KorSTS dev."""
+    from ..evaluate.run import run_eval
+    from .interpolate import Interpolation
+
+    mix = Interpolation(chosen, base)
+    mix.encoder.max_seq_length = _inference_length(base)
+    task, split = recipe.retrieval_dev.split(":", 1)
+    candidates = {}
+    for alpha in sorted({*map(float, recipe.alphas), 1.0}, reverse=True):
+        encoder = mix.at(alpha)
+        sts = run_eval(encoder, *DEV.split(":"), data_root=data_root)["metrics"][DEV_METRIC]
+        retrieval = run_eval(encoder, task, split, data_root=data_root)["metrics"]
+        candidates[str(alpha)] = {"dev": sts, "retrieval_dev": retrieval[RETRIEVAL_METRIC]}
+        log.info("recipe: interpolation a=%s: KorSTS dev %.4f, %s %s %.4f", alpha, sts, recipe.retrieval_dev,
+                 RETRIEVAL_METRIC, retrieval[RETRIEVAL_METRIC])
+    floor = candidates["1.0"]["dev"] - recipe.sts_tolerance
+    alpha = max((a for a, c in candidates.items() if c["dev"] >= floor),
+                key=lambda a: (candidates[a]["retrieval_dev"], float(a)))
+    if folder.exists():  # a killed run's folder of this stage
+        shutil.rmtree(folder)
+    mix.at(float(alpha)).save(folder)
+    return {"from": chosen.name, "alpha": float(alpha), **candidates[alpha], "candidates": candidates}
+
+
+def _report(chosen: Path, model: Path, record: dict, data_root, max_seq_length: int) -> dict:
     """Publish the chosen stage's model as OUTPUT/model in float16 (half the size; it computes in float32
-    once loaded), score it as published (for the record, never for choosing) and write its model card."""
+    once loaded) at the base's inference length, score it as published (for the record, never for
+    choosing) and write its model card."""
     from .. import load
     from ..evaluate.run import run_eval
 
     if model.exists():  # a previous report of this run
         shutil.rmtree(model)
-    load(chosen, precision="float16").save(model)
+    published = load(chosen, precision="float16")
+    published.max_seq_length = max_seq_length  # trained at the recipe's length; reads up to the base's
+    published.save(model)
     encoder = load(model)
-    scores = {f"{task}:{split}": run_eval(encoder, task, split, data_root=data_root)["metrics"]["spearman_cosine"]
-              for task, split in REPORT}
+    scores = {f"{task}:{split}": run_eval(encoder, task, split, data_root=data_root)["metrics"][metric]
+              for task, split, metric in REPORT}
     with atomic_file(model / "README.md", "w", encoding="utf-8") as fh:
         fh.write(model_card(record, chosen.name, scores, str(model)))
-    return {"scores": scores, "model": str(model), "chosen": chosen.name}
+    return {"scores": scores, "model": str(model), "chosen": chosen.name,
+            "alpha": record["stages"].get(chosen.name, {}).get("alpha")}
 
 
 def recipe_command(settings: dict) -> str:
@@ -328,12 +421,13 @@ def recipe_command(settings: dict) -> str:
     flags = {"base": "--base", "seed": "--seed", "sts_losses": "--sts-losses", "teacher": "--teacher",
              "english_nli": "--english-nli", "lr": "--lr", "nli_batch_size": "--nli-batch-size",
              "sts_batch_size": "--sts-batch-size", "sts_epochs": "--sts-epochs",
-             "max_seq_length": "--max-seq-length", "limit": "--limit"}
+             "max_seq_length": "--max-seq-length", "limit": "--limit", "alphas": "--alphas",
+             "retrieval_dev": "--retrieval-dev", "sts_tolerance": "--sts-tolerance"}
     parts = ["twinbert recipe korean --output DIR"]
     for name, flag in flags.items():
         value = settings.get(name)
         if value != json.loads(json.dumps(defaults[name])):
-            parts.append(f"{flag} {','.join(value) if isinstance(value, list) else value}")
+            parts.append(f"{flag} {','.join(map(str, value)) or repr('') if isinstance(value, list) else value}")
     if not settings.get("distill", True):
         parts.append("--no-distill")
     return " ".join(parts)
@@ -345,17 +439,26 @@ def model_card(record: dict, chosen: str, scores: dict, name: str) -> str:
     stages = [f"| {name} | {_fmt(r.get('dev'))} | {r.get('best_step', '-')} | {r.get('seconds', 0):.0f} |"
               for name, r in record["stages"].items() if name not in ("base", "report")]
     base = record["stages"].get("base", {})
+    mix = record["stages"].get("interpolate", {})
+    interpolated = (f"then its weights interpolated with the trimmed base's, theta = {mix['alpha']} * "
+                    f"{mix['from']} + {1 - mix['alpha']:.2f} * base (WiSE-FT; the best {settings['retrieval_dev']} "
+                    f"nDCG@10 within {settings['sts_tolerance']} of the STS model's KorSTS dev); ") if mix else ""
     lines = [
         "# Korean sentence encoder (twinbert recipe korean)", "",
         f"Built from `{settings['base']}` by `twinbert recipe korean`: vocabulary trimmed to Hangul plus the pieces "
         f"of the training texts ({base.get('tokens', '-'):,} tokens, {base.get('parameters', 0) / 1e6:.1f}M "
-        "parameters), then multiple-negatives ranking with hard negatives on NLI triplets, then STS training; "
-        f"every choice made on KorSTS dev alone. Chosen stage: **{chosen}**. Weights stored in float16.", "",
+        "parameters), then multiple-negatives ranking with hard negatives on NLI triplets, then STS training, "
+        f"{interpolated}every choice made on KorSTS dev and korquad:dev alone. Chosen stage: **{chosen}**. "
+        "Weights stored in float16. Queries and passages take e5's prompts (`query: `, `passage: `; the "
+        "default is `query`).", "",
         "```python", "import twinbert", "", f"model = twinbert.load({name!r})",
         'vectors = model.encode(["한 남자가 기타를 치고 있다.", "A man is playing a guitar."])', "```", "",
-        "## Scores (Spearman correlation of the cosine similarities, as published: float16 weights)", "",
+        "## Scores (as published: float16 weights; STS: Spearman correlation of the cosine similarities; "
+        "korquad: passage retrieval, nDCG@10)", "",
         "| data | score |", "|---|---:|", *[f"| {k} | {v:.4f} |" for k, v in scores.items()], "",
-        "KorSTS test, KLUE-STS dev and STS-B test were never trained on nor used to choose anything.", "",
+        "KorSTS test, KLUE-STS dev, STS-B test and korquad:test were never trained on nor used to choose "
+        "anything. korquad: KorQuAD 1.0 dev as passage retrieval (964 paragraphs; dev = questions of the "
+        "articles at even positions, test = odd).", "",
         "## Recipe", "", "```", recipe_command(settings), "```", "",
         "| stage | KorSTS dev (best) | best step | seconds |", "|---|---:|---:|---:|", *stages, "",
         f"Settings: `{json.dumps(settings, ensure_ascii=False)}`", "",

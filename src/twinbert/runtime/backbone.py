@@ -79,9 +79,11 @@ class RuntimeBackbone:
         what = f"{self.backend} {self.precision} graph" + (" with hidden states" if hidden_states else "")
         folder = cache.entry(cache.root_for(self.model_folder), key, lambda tmp: self._build(tmp, hidden_states),
                              what)
-        graph = folder / ("openvino_model.xml" if self.backend == "openvino" else "model.onnx")
-        blobs = folder / "blobs" if self.backend == "openvino" else None
-        return sessions.open_session(self.backend, graph, self.workers, self.precision, blobs)
+        if self.backend != "openvino":
+            return sessions.open_session(self.backend, folder / "model.onnx", self.workers, self.precision)
+        with cache.checked_blobs(folder) as blobs:  # OpenVINO's compiled blobs, checked like the graph
+            return sessions.open_session(self.backend, folder / "openvino_model.xml", self.workers, self.precision,
+                                         blobs)
 
     def _build(self, folder: Path, hidden_states: bool) -> None:
         """Export the fp32 graph, quantize it for int8, convert it for OpenVINO."""

@@ -6,32 +6,39 @@ that shape the graph (backend, precision, outputs, calibration) + the runtime's 
 An entry is a folder named by its fingerprint holding the graph files and manifest.json (the fingerprint
 and each file's size and hash); it is built in a temp folder and renamed into place (formats/atomic.py).
 Before use the manifest is checked against the files: a stale or corrupt entry (a truncated graph, a
-changed file, a manifest of another version) is removed and rebuilt, never used.
+changed file, a manifest of another version) is removed and rebuilt, never used. OpenVINO writes its
+compiled blobs (`<entry>/blobs/*.blob`) later, on the first compile, so they have a manifest of their own
+(`blobs/manifest.json`, written under the entry's lock once the compile is done) and are checked the same
+way before each compile: a blob it does not vouch for is deleted, and OpenVINO compiles afresh.
 
 Where: `.twinbert-compiled/` in the model folder when that is writable (the entry travels with the
 model), else $TWINBERT_HOME/compiled, else ~/.cache/twinbert/compiled (the user cache dir, as
-formats/e5_package.py picks it).
+formats/e5_package.py picks it). When neither can hold it (`.twinbert-compiled` is a file, the cache dir
+is read-only), the graph is built in a temporary folder, used, and not kept: a warning says so.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..errors import OutputError
-from ..formats.atomic import atomic_folder, clean_stale
+from ..formats.atomic import atomic_file, atomic_folder, clean_stale
 
 log = logging.getLogger("twinbert")
 
 FOLDER = ".twinbert-compiled"
 MANIFEST = "manifest.json"
+BLOBS = "blobs"
 
 
 def weights_hash(module: torch.nn.Module) -> str:
@@ -63,7 +70,10 @@ def writable(folder: Path) -> bool:
 def root_for(model_folder: Path | None) -> Path:
     """The model folder's own cache when the folder is writable, else the user cache dir."""
     if model_folder is not None and writable(model_folder):
-        return model_folder / FOLDER
+        if not (model_folder / FOLDER).exists() or (model_folder / FOLDER).is_dir():
+            return model_folder / FOLDER
+        log.warning("compiled-model cache: %s is not a folder; caching in %s instead", model_folder / FOLDER,
+                    user_root())
     return user_root()
 
 
@@ -75,6 +85,22 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _files_match(folder: Path, files) -> bool:
+    """Every file of `files` ({name: [size, hash]}) is in `folder` with that size and hash."""
+    try:
+        for name, (size, digest) in files.items():
+            path = folder / name
+            if not path.is_file() or path.stat().st_size != size or _file_hash(path) != digest:
+                return False
+    except (AttributeError, TypeError, ValueError):  # not a {name: [size, hash]} record
+        return False
+    return True
+
+
+def _record(folder: Path, names) -> dict:
+    return {name: [(folder / name).stat().st_size, _file_hash(folder / name)] for name in sorted(names)}
+
+
 def _valid(entry: Path, key: str) -> bool:
     """The entry is complete and unchanged: its manifest names this fingerprint and every file in it
     has the size and hash recorded when it was built."""
@@ -83,13 +109,9 @@ def _valid(entry: Path, key: str) -> bool:
         files = manifest["files"]
         if manifest.get("fingerprint") != key or not isinstance(files, dict) or not files:
             return False
-        for name, (size, digest) in files.items():
-            path = entry / name
-            if not path.is_file() or path.stat().st_size != size or _file_hash(path) != digest:
-                return False
+        return _files_match(entry, files)
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return True
 
 
 def entry(root: Path, key: str, build: Callable[[Path], None], what: str) -> Path:
@@ -109,13 +131,64 @@ def entry(root: Path, key: str, build: Callable[[Path], None], what: str) -> Pat
             with atomic_folder(target, what=f"compiled {what}") as tmp:
                 log.info("compiling %s (once; cached in %s)", what, root)
                 build(tmp)
-                files = {p.name: [p.stat().st_size, _file_hash(p)] for p in sorted(tmp.iterdir()) if p.is_file()}
+                files = _record(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
                 (tmp / MANIFEST).write_text(json.dumps({"fingerprint": key, "files": files}, indent=2))
-    except (PermissionError, OutputError):
-        if root == user_root():
-            raise
-        return entry(user_root(), key, build, what)
+    except (OSError, OutputError) as e:  # read-only, full, or a file where a folder should be
+        if root != user_root():
+            log.warning("compiled-model cache: cannot write %s (%s); caching in %s instead", root, e, user_root())
+            return entry(user_root(), key, build, what)
+        return _uncached(key, build, what, reason=f"cannot write {root} ({e})")
     return target
+
+
+def _uncached(key: str, build: Callable[[Path], None], what: str, reason: str) -> Path:
+    """`build` in a temporary folder removed at exit: the run goes on, each load compiles again."""
+    log.warning("compiled-model cache: %s; compiling the %s for this run only", reason, what)
+    scratch = Path(tempfile.mkdtemp(prefix=f"twinbert-{key[:8]}-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    folder = scratch / key  # a subfolder: its lock file (checked_blobs) goes with the scratch folder
+    folder.mkdir()
+    build(folder)
+    return folder
+
+
+@contextlib.contextmanager
+def checked_blobs(entry_folder: Path):
+    """The folder for OpenVINO's compiled blobs of a cache entry, or None (compile without caching).
+    Before the compile, every blob is checked against blobs/manifest.json and one it does not vouch for
+    (damaged, half-written by a killed compile, unknown) is deleted; after it, the blobs OpenVINO wrote are
+    recorded. All under the entry's lock, so no other process compiles into the folder meanwhile."""
+    blobs = entry_folder / BLOBS
+    try:
+        lock = _locked(entry_folder.parent / f".{entry_folder.name}.lock")
+        lock.__enter__()
+    except OSError:  # a read-only cache: use the blobs only if every one is vouched for, never write any
+        known = _blob_manifest(blobs)
+        ok = blobs.is_dir() and {p.name for p in blobs.iterdir()} <= {MANIFEST, *known} and _files_match(blobs, known)
+        yield blobs if ok else None
+        return
+    try:
+        blobs.mkdir(exist_ok=True)
+        known = _blob_manifest(blobs)
+        for path in sorted(blobs.iterdir()):
+            good = path.name in known and _files_match(blobs, {path.name: known[path.name]})
+            if path.name != MANIFEST and not good:
+                log.warning("compiled-model cache: %s is damaged or unknown; OpenVINO compiles afresh", path)
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        yield blobs
+        names = [p.name for p in blobs.iterdir() if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]
+        with atomic_file(blobs / MANIFEST, "w", encoding="utf-8") as fh:
+            json.dump({"files": _record(blobs, names)}, fh, indent=2)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _blob_manifest(blobs: Path) -> dict:
+    try:
+        files = json.loads((blobs / MANIFEST).read_text(encoding="utf-8"))["files"]
+        return files if isinstance(files, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 @contextlib.contextmanager

@@ -44,11 +44,15 @@ def check_target(backend: str, precision: str) -> None:
 def export_folder(encoder, out, *, backend: str = "onnx", precision: str = "float32",
                   calibration: list[str] | None = None, overwrite: bool = False) -> dict:
     """Write `encoder` (loaded in torch, float32) to `out` with the graphs of `backend` at `precision`;
-    returns what was written and how far the standalone graph's vectors are from torch's."""
-    from ..formats.model_folder import save_model
+    returns what was written and how far the standalone graph's vectors are from torch's. `out` may hold
+    a model only with overwrite=True, and is never the folder `encoder` was loaded from."""
+    from ..formats.model_folder import check_target as check_folder
+    from ..formats.model_folder import save_model, source_folders
     from .backbone import RuntimeBackbone
 
     check_target(backend, precision)
+    sources = source_folders(encoder.name)
+    check_folder(out, overwrite=overwrite, model_ok=False, sources=sources)
     if calibration is not None and precision != "int8":
         raise InputError("calibration sentences are for --precision int8", argument="calibration")
     sessions.require("onnx")  # the standalone graph is checked with ONNX Runtime
@@ -75,7 +79,7 @@ def export_folder(encoder, out, *, backend: str = "onnx", precision: str = "floa
             if stray.name not in ("model.onnx", "sentence_embedding.onnx"):
                 stray.unlink()
 
-    folder = save_model(out, write, overwrite=overwrite)
+    folder = save_model(out, write, overwrite=overwrite, model_ok=False, sources=sources)
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
                    and p.parts[len(folder.parts)] in ("onnx", "openvino"))
     return {"output": str(folder), "backend": backend, "precision": precision, "int8": mode, "files": files,
@@ -114,6 +118,7 @@ def export_model(model, out, *, backend: str = "onnx", precision: str = "float32
     export_folder). calibration: sentences, or the path of a text file of them (static int8)."""
     from ..encoder import load
     from ..formats import resolve
+    from ..formats.model_folder import check_target as check_folder
 
     check_target(backend, precision)
     if isinstance(calibration, (str, Path)):
@@ -121,9 +126,8 @@ def export_model(model, out, *, backend: str = "onnx", precision: str = "float32
     if calibration is not None and precision != "int8":
         raise InputError("calibration sentences are for --precision int8", argument="calibration")
     source = resolve.resolve(model)
-    if Path(out).expanduser().resolve() == source:
-        raise InputError(f"{out}: is the model being exported; write the export to another folder",
-                         argument="output")
+    # before the (slow) load: the folder must be free, and never the model's own (by name or by path)
+    check_folder(out, overwrite=overwrite, model_ok=False, sources=[source])
     encoder = load(source, device="cpu", backend="torch", trust_remote_code=trust_remote_code)
     encoder.name = str(model)
     return export_folder(encoder, out, backend=backend, precision=precision, calibration=calibration,

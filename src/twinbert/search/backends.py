@@ -27,6 +27,16 @@ SEARCH_KNOBS: dict[str, tuple[str, ...]] = {"flat": (), "hnsw": ("ef_search",), 
                                             "binary": ("rerank",)}
 
 
+# what to change when a backend's search knob cannot reach a recall target (only the backend's own params)
+OUT_OF_REACH: dict[str, str] = {
+    "hnsw": "rebuild with a larger M / ef_construction, or use ivf",
+    "ivf": "rebuild with fewer cells (nlist), or use hnsw",
+    "ivfpq": "rebuild with more bytes per code (m) or a larger rerank, or use ivf / hnsw",
+    "int8": "raise rerank (set_search_params), or use flat for exact results",
+    "binary": "raise rerank (set_search_params), or use int8 / flat",
+}
+
+
 def check_params(backend: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters of an approximate ``backend`` with defaults filled; unknown or bad ones refused."""
     if backend == "ivfpq":

@@ -27,10 +27,12 @@ from ..formats import index_folder
 from ..formats.index_folder import BACKENDS, META_FILE, IndexFolder
 from ..similarity import check_metric, normalize
 from ._faiss import FaissBackend, require_faiss
-from .backends import SEARCH_KNOBS, build_ann, check_params, read_ann
+from .backends import OUT_OF_REACH, SEARCH_KNOBS, build_ann, check_params, read_ann
 from .backends import tune_ann as tune_search_knob  # tuning.tune, + ivfpq's rerank (names: tests/test_imports.py)
+from .documents import Documents, chunked_rows
 from .exact import search_checked
 from .fingerprint import fingerprint, mismatch
+from .hybrid import HybridSearch, check_mode, lexical_part
 from .prompts import corpus_kwargs, role_kwargs, settings_with
 from .rows import as_float32, index_rows
 from .tuning import DEFAULT_QUERIES, DEFAULT_RECALL, KNOBS, check_recall, hold_out
@@ -61,8 +63,21 @@ def _describe_model(encoder: Any, prompt: dict | None = None) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the index
 
-class Index:
-    """Vectors with ids and optional texts, searchable by text or by embedding.
+def _chunked(texts: Any, embeddings: Any, ids: Any, encoder: Any, corpus: dict, chunking: dict, start: int,
+             existing: set, where: str) -> tuple[np.ndarray, list, list, Documents]:
+    """Documents cut and embedded for a document index: (chunk vectors, passages, row ids, Documents)."""
+    if embeddings is not None:
+        raise InputError(f"{where}: documents are cut and embedded by the encoder; give texts=, not embeddings=",
+                         argument="embeddings")
+    if chunking.get("method") in (None, "none"):
+        raise InputError(f"{where}: chunk_tokens and overlap size the chunks of chunking='chunks' or 'late'; "
+                         "give chunking too", argument="chunking")
+    return chunked_rows(texts, ids, encoder, corpus, chunking, start=start, existing=existing, where=where)
+
+
+class Index(HybridSearch):
+    """Vectors with ids and optional texts, searchable by text or by embedding; with a lexical part
+    (``lexical=True``), also by BM25 over the texts and by both fused (twinbert.search.hybrid).
 
     Make one with :meth:`build` or :meth:`load`; grow it with :meth:`add`; persist it with
     :meth:`save`. The encoder given to ``build`` is remembered (not saved) as the default
@@ -83,6 +98,7 @@ class Index:
         self._encoder = encoder
         self.tuning = tuning_report  # how the search knob was chosen (see tune), or None
         self._home: Path | None = None  # the folder loaded from or last saved to: save may update it
+        self._documents: Documents | None = None  # a document index's documents (build with chunking)
 
     # ----------------------------------------------------------------- properties
 
@@ -128,7 +144,9 @@ class Index:
               ids: Sequence[Any] | None = None, encoder: Any = None, metric: str = "cosine",
               backend: str = "flat", *, model_name: str | None = None,
               recall_target: float | None = DEFAULT_RECALL, prompt_name: str | None = None,
-              prompt: str | None = None, **backend_params: Any) -> Index:
+              prompt: str | None = None, lexical: Any = False, lexical_threads: int = 1,
+              chunking: str | None = None, chunk_tokens: int | None = None, overlap: int | None = None,
+              **backend_params: Any) -> Index:
         """Build an index from texts (encoded with ``encoder``) and/or precomputed embeddings.
 
         Args:
@@ -153,6 +171,15 @@ class Index:
             prompt_name, prompt: the prompt the texts are encoded with; default: the model's
                 "passage" prompt when it declares "query" and "passage", else its default prompt
                 (see ``twinbert.search.prompts``). Recorded; ``add`` reuses it.
+            lexical: also index the texts for lexical (BM25) and hybrid search: True (default
+                settings: Kiwi morphemes for Korean texts, Unicode words otherwise), or a
+                ``twinbert.search.lexical.LexicalConfig``; kept in step by ``add`` and ``save``.
+            lexical_threads: Kiwi's worker threads for analysing the texts.
+            chunking: ``"chunks"`` or ``"late"``: the texts are documents, cut into chunks of up to
+                ``chunk_tokens`` tokens with ``overlap`` (twinbert.chunking) and stored one row per
+                chunk; ``ids`` are the documents' ids, and search returns documents, each scored by its
+                best chunk, with that chunk as "passage" and its characters as "span" (see
+                twinbert.search.documents). Saved with the index; ``add`` cuts new documents alike.
             backend_params: hnsw: ``M``, ``ef_construction``, ``ef_search``;
                 ivf: ``nlist``, ``nprobe`` (see ``twinbert.search._faiss``); ivfpq: see
                 ``twinbert.search.ivfpq``; int8 / binary: ``rerank`` (candidates re-scored per query).
@@ -176,11 +203,17 @@ class Index:
         model = _describe_model(encoder, corpus) if encoder is not None else (
             {"name": str(model_name), "settings": {}} if model_name is not None else None)
 
+        documents = None
+        if chunking not in (None, "none") or chunk_tokens is not None or overlap is not None:
+            embeddings, texts, ids, documents = _chunked(texts, embeddings, ids, encoder, corpus,
+                                                         {"method": chunking, "chunk_tokens": chunk_tokens,
+                                                          "overlap": overlap}, 0, set(), "Index.build")
         vectors, texts_list, ids_list = index_rows(texts, embeddings, ids, encoder, start=0,
                                                   existing=set(), where="Index.build", prompt=corpus)
         if len(vectors) == 0:
             source = str(embeddings) if isinstance(embeddings, (str, os.PathLike)) else "Index.build"
             raise InputError(f"{source}: no rows to index; give at least one text or embedding")
+        words = lexical_part(lexical, texts_list, lexical_threads, "Index.build")
         if metric == "cosine":
             vectors = normalize(vectors)
         tune = backend != "flat" and recall_target is not None and KNOBS.get(backend, "nprobe") not in backend_params
@@ -191,6 +224,8 @@ class Index:
             ann = build_ann(backend, metric, params, vectors, rest)
         index = cls(vectors, ids_list, texts_list, metric=metric, backend=backend, model=model,
                     ann=ann, encoder=encoder)
+        index._lexical = words
+        index._documents = documents
         if tune:
             index._tune_with_held_out(recall_target, 10, held_out)
         return index
@@ -207,8 +242,13 @@ class Index:
         if force:
             return
         if (self.model or {}).get("fingerprint") and fingerprint(encoder) is not None:
+            # the weights first: the recorded prompt ("passage") means nothing to another model
+            if mismatch(self.model, encoder, {}) and _model_key(str(name)) != _model_key(str(self.model_name)):
+                raise InputError(f"{where}: the index was built with another model ({self.model_name!r}), not "
+                                 f"{name!r}; their vectors are not comparable. Use {self.model_name!r}, or pass "
+                                 "force=True to go ahead anyway", argument="force")
             corpus = corpus if corpus is not None else corpus_kwargs(self.model, encoder)
-            reason = mismatch(self.model, encoder, settings_with(encoder, corpus))
+            reason = mismatch(self.model, encoder, {}) or mismatch(self.model, encoder, settings_with(encoder, corpus))
             if reason:
                 raise InputError(f"{where}: {reason}; their vectors are not comparable. Use the model "
                                  "the index was built with, or pass force=True to go ahead anyway",
@@ -226,15 +266,22 @@ class Index:
         """Append rows (same arguments as :meth:`build`); returns their ids. Texts are encoded with the
         prompt the index recorded, unless prompt_name / prompt say otherwise.
 
-        Default ids continue after the current count. Only memory changes: call :meth:`save`.
+        Default ids continue after the current count. Only memory changes: call :meth:`save`. An
+        index with a lexical part needs texts for the new rows; an add that fails leaves both parts
+        as they were.
         """
         encoder = encoder if encoder is not None else (self._encoder if embeddings is None else None)
         corpus = corpus_kwargs(self.model, encoder, prompt_name, prompt)
         if encoder is not None:
             self._check_encoder(encoder, force, "Index.add", corpus)
+        added = None
+        if self._documents is not None:
+            embeddings, texts, ids, added = _chunked(texts, embeddings, ids, encoder, corpus, self._documents.chunking,
+                                                     len(self), set(self._documents.ids), "Index.add")
         vectors, texts_list, ids_list = index_rows(texts, embeddings, ids, encoder, start=len(self),
                                                    existing=self._id_set, where="Index.add",
                                                    dimension=self.dimension, prompt=corpus)
+        lexical = self._lexical_added(texts_list, "Index.add")  # before any change: it may fail
         if self.metric == "cosine":
             vectors = normalize(vectors)
         start = len(self)
@@ -254,6 +301,11 @@ class Index:
                 self._tune_with_held_out(self.tuning["target"], self.tuning["k"], held_out)
             elif retune:
                 self.tune(self.tuning["target"], k=self.tuning["k"])
+        if lexical is not None:
+            self._lexical = lexical
+        if added is not None:
+            self._documents = self._documents.extended(added)
+            return added.ids
         return ids_list
 
     # ----------------------------------------------------------------- searching
@@ -325,9 +377,9 @@ class Index:
 
     def _keep(self, report: dict[str, Any]) -> dict[str, Any]:
         if not report["reached"]:
-            log.warning("recall@%d target %.3f is out of reach for this %s index: %s=%d gives %.3f; "
-                        "rebuild with a larger M / ef_construction (hnsw) or use ivf", report["k"], report["target"],
-                        self.backend, report["knob"], report["value"], report["recall"])
+            log.warning("recall@%d target %.3f is out of reach for this %s index of %d rows: %s=%d gives %.3f; %s",
+                        report["k"], report["target"], self.backend, len(self), report["knob"], report["value"],
+                        report["recall"], OUT_OF_REACH.get(self.backend, "use flat for exact results"))
         self.tuning = report
         return report
 
@@ -349,7 +401,8 @@ class Index:
 
     def search(self, queries_or_embeddings: Any, k: int = 10, encoder: Any = None,
                force: bool = False, prompt_name: str | None = None,
-               prompt: str | None = None) -> list[list[dict[str, Any]]]:
+               prompt: str | None = None, mode: str = "dense",
+               query_embeddings: Any = None) -> list[list[dict[str, Any]]]:
         """The ``k`` best rows for each query.
 
         Args:
@@ -361,16 +414,38 @@ class Index:
                 settings or name; different dimensions are always refused).
             prompt_name, prompt: the prompt text queries are encoded with; default: the model's
                 "query" prompt when it declares "query" and "passage", else its default prompt.
+            mode: ``dense`` (the vectors), ``lexical`` (BM25 over the texts; no encoder needed) or
+                ``hybrid`` (both, fused with ``index.fusion``: see :meth:`tune_fusion`); the last two
+                need the lexical part and text queries. Scores are BM25 scores for lexical and
+                fused scores for hybrid.
+            query_embeddings: hybrid: the query texts' vectors, when encoded already.
 
         Returns:
             One list per query (also for a single query) of
             ``{"id", "text", "score", "rank"}`` dicts, best first, rank starting at 1.
         """
         k = positive_int(k, "k")
-        vectors = self._query_vectors(queries_or_embeddings, encoder, force, "Index.search",
-                                      {"prompt_name": prompt_name, "prompt": prompt})
+        prompts = {"prompt_name": prompt_name, "prompt": prompt}
+        if check_mode(mode, self._lexical) != "dense":
+            if isinstance(queries_or_embeddings, (list, tuple)) and len(queries_or_embeddings) == 0:
+                return []
+            return self._results(self._search_mode(queries_or_embeddings, self._depth(k), mode, encoder, force,
+                                                   prompts, query_embeddings), k)
+        vectors = self._query_vectors(queries_or_embeddings, encoder, force, "Index.search", prompts)
         if len(vectors) == 0:
             return []
+        return self._results(self._dense_rows(vectors, self._depth(k)), k)
+
+    def _depth(self, k: int) -> int:
+        """Rows to fetch for k hits: k, or enough chunks for k whole documents (twinbert.search.documents)."""
+        return k if self._documents is None else self._documents.depth(k)
+
+    def _results(self, rows: list[list[tuple[int, float]]], k: int) -> list[list[dict[str, Any]]]:
+        """Row hits as hit dicts: one per row, or one per document of a document index."""
+        return self._hits(rows) if self._documents is None else self._documents.hits(rows, k, self._texts)
+
+    def _dense_rows(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """(row, score) of the ``k`` nearest stored vectors of each query vector, best first."""
         if self._ann is None:
             # stored vectors are already unit length for cosine: a dot product is the same score;
             # both sides were checked finite when they came in
@@ -380,8 +455,11 @@ class Index:
             scores, indices = self._ann.search(vectors, k)
             hits = [[(i, s) for i, s in zip(row_i, row_s) if i >= 0]
                     for row_i, row_s in zip(indices.tolist(), scores.tolist())]
+        return hits
+
+    def _hits(self, rows: list[list[tuple[int, float]]]) -> list[list[dict[str, Any]]]:
         return [[{"id": self._ids[i], "text": self._texts[i], "score": float(s), "rank": rank}
-                 for rank, (i, s) in enumerate(row, start=1)] for row in hits]
+                 for rank, (i, s) in enumerate(row, start=1)] for row in rows]
 
     # ----------------------------------------------------------------- persistence
 
@@ -394,9 +472,14 @@ class Index:
             index's own (e.g. a ``vectors.npy`` without twinbert's meta.json) are never replaced.
         """
         folder = IndexFolder(self._vectors, self._ids, self._texts, metric=self.metric, backend=self.backend,
-                             backend_params=self.backend_params, model=self.model, tuning=self.tuning)
+                             backend_params=self.backend_params, model=self.model, tuning=self.tuning,
+                             lexical=None if self._lexical is None else self._lexical.record(),
+                             fusion=self._fusion_record(),
+                             documents=None if self._documents is None else self._documents.record())
         target = index_folder.save(folder, path, write_ann=None if self._ann is None else self._ann.write,
-                                   overwrite=overwrite, home=self._home)
+                                   overwrite=overwrite, home=self._home, sources=[self.model_name],
+                                   write_lexical=None if self._lexical is None else self._lexical.write,
+                                   write_documents=None if self._documents is None else self._documents.write)
         self._home = target.resolve()
         return target
 
@@ -409,5 +492,8 @@ class Index:
             ann = read_ann(folder, described_by=META_FILE)
         index = cls(folder.vectors, folder.ids, folder.texts, metric=folder.metric, backend=folder.backend,
                     model=folder.model, ann=ann, tuning_report=folder.tuning)
+        index._restore_hybrid(folder, path)
+        if folder.documents is not None:
+            index._documents = Documents.read(Path(path), folder.documents, len(index))
         index._home = Path(path).resolve()
         return index

@@ -54,20 +54,44 @@ def fill_params(params: dict[str, Any], count: int, dimension: int) -> dict[str,
     """Defaults that depend on the data: nlist ~ 4 sqrt(n) cells (at most n / 39), m = the largest divisor
     of the dimension up to 48 (bytes per code), a training sample of 64 rows per cell, nprobe nlist / 16."""
     params = dict(params)
-    params["nlist"] = min(params["nlist"] or max(1, int(4 * math.sqrt(count))), max(1, count // _TRAIN_PER_CELL))
+    if params["nlist"] is not None and params["nlist"] > count:  # asked for: honoured or refused, never cut
+        raise InputError(f"nlist={params['nlist']} for backend='ivfpq' asks for more cells than the {count} rows "
+                         f"it is trained on; use nlist <= {count} (about {max(1, count // _TRAIN_PER_CELL)} gives "
+                         f"each cell the {_TRAIN_PER_CELL} rows k-means wants), or leave it out", argument="nlist")
+    params["nlist"] = params["nlist"] or min(max(1, int(4 * math.sqrt(count))), max(1, count // _TRAIN_PER_CELL))
     if params["m"] is None:
         params["m"] = max(d for d in range(1, min(48, dimension) + 1) if dimension % d == 0)
     if dimension % params["m"] or params["m"] > _MAX_M * 4:
         raise InputError(f"m={params['m']} for backend='ivfpq' must divide the dimension {dimension}")
     params["train_size"] = min(count, params["train_size"] or max(64 * params["nlist"], 256 * _TRAIN_PER_CELL))
+    _check_pq_rows(params, count)
     params["nprobe"] = min(params["nprobe"] or max(1, params["nlist"] // 16), params["nlist"])
     return params
 
 
-def _factory(faiss, metric: str, params: dict[str, Any], dimension: int):
+def _check_pq_rows(params: dict[str, Any], count: int) -> None:
+    """PQ learns 2**nbits codes per sub-vector by k-means, so it needs that many training rows (FAISS
+    would stop with a RuntimeError); say so before any work, with what would work instead."""
+    rows, codes = params["train_size"], 2 ** params["nbits"]
+    if rows >= codes:
+        return
+    fewer = int(math.log2(rows)) if rows >= 2 else 0
+    limit = "it trains on" if rows == count else "train_size gives it"
+    works = [f"give at least {codes} rows", f"use nbits={fewer} ({2 ** fewer} codes)" if fewer else None,
+             "or backend 'flat' (exact) or 'hnsw' for a collection this small"]
+    raise InputError(f"backend='ivfpq' with nbits={params['nbits']} learns {codes} codes per sub-vector and needs "
+                     f"at least {codes} training rows; {limit} {rows}: " + ", ".join(w for w in works if w),
+                     argument="nbits")
+
+
+def check_metric(metric: str) -> None:
     if metric == "manhattan":
         raise InputError("backend='ivfpq' ranks by cosine, dot or euclidean; product quantization has no "
                          "manhattan distance (use flat, hnsw or ivf)", argument="metric")
+
+
+def _factory(faiss, metric: str, params: dict[str, Any], dimension: int):
+    check_metric(metric)
     fmetric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
     rotation = f"OPQ{params['m']}," if params["opq"] else ""
     return faiss.index_factory(dimension, f"{rotation}IVF{params['nlist']},PQ{params['m']}x{params['nbits']}", fmetric)
@@ -107,6 +131,7 @@ class IvfPqBackend(RescoringBackend):
               positions: np.ndarray | None = None) -> IvfPqBackend:
         """Trained on a sample of the rows at ``positions`` (default all) and holding them; same contract as
         FaissBackend.build."""
+        check_metric(metric)  # before the sizes: no other setting makes this metric work
         if positions is None:
             positions = np.arange(len(vectors))
         params = fill_params(params, len(positions), vectors.shape[1])

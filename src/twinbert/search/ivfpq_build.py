@@ -19,7 +19,15 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..formats.atomic import atomic_folder
-from ..formats.index_folder import ANN_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE, IndexFolder, check_save_path
+from ..formats.index_folder import (
+    ANN_FILE,
+    ITEMS_FILE,
+    META_FILE,
+    VECTORS_FILE,
+    IndexFolder,
+    check_save_path,
+    write_meta,
+)
 from ..formats.mapped import drop_pages
 from ..progress import Progress
 from ..similarity import check_metric
@@ -52,13 +60,10 @@ class EmbeddingShards:
 def embedding_shards(source: str | os.PathLike | list) -> EmbeddingShards:
     """The shards of a distributed encode's folder (complete runs only), or of .npy files."""
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        from ..distributed.output import read_manifest
+        from ..distributed.output import read_complete
 
         folder = Path(source)
-        manifest = read_manifest(folder)
-        if manifest is None or not manifest.get("complete"):
-            raise InputError(f"{folder}: no complete distributed encode here (manifest.json missing, or the run did "
-                             "not finish: run it again to resume)", argument="input")
+        manifest = read_complete(folder, argument="input")  # every shard there, with its recorded sha256
         return EmbeddingShards([folder / s["file"] for s in manifest["shards"]], [s["rows"] for s in manifest["shards"]],
                                int(manifest["dimension"]), manifest.get("model"))
     paths = [Path(p) for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]
@@ -115,7 +120,7 @@ def build_ivfpq(source, path: str | os.PathLike, *, metric: str = "cosine", reca
                              model=model, tuning=report)
         with open(tmp / ANN_FILE, "rb+") as fh:
             os.fsync(fh.fileno())
-        (tmp / META_FILE).write_text(json.dumps(folder.meta(), indent=2, ensure_ascii=False), encoding="utf-8")
+        write_meta(folder, tmp)  # with every file's sha256, which Index.load checks
         del vectors, ann
     return Index.load(target)
 

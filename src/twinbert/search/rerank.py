@@ -16,7 +16,8 @@ from ..errors import InputError
 
 def search_and_rerank(index: Any, queries: str | list[str], cross_encoder: Any, k: int | None = 10,
                       candidates: int = 20, *, encoder: Any = None, label: str | None = None,
-                      force: bool = False, batch_tokens: int | None = None) -> list[list[dict[str, Any]]]:
+                      force: bool = False, batch_tokens: int | None = None,
+                      mode: str = "dense") -> list[list[dict[str, Any]]]:
     """Search ``index`` for each query, then order its ``candidates`` best hits by ``cross_encoder``.
 
     Args:
@@ -28,6 +29,7 @@ def search_and_rerank(index: Any, queries: str | list[str], cross_encoder: Any, 
         encoder: encodes the queries for the index (default: the encoder the index was built with).
         label: a classification cross-encoder ranks by the probability of this label.
         force, batch_tokens: passed to ``Index.search`` and ``rerank``.
+        mode: the first stage's search mode (``Index.search``: dense, lexical or hybrid).
 
     Returns:
         One list per query (also for a single query), best first, of the cross-encoder's hits:
@@ -38,7 +40,7 @@ def search_and_rerank(index: Any, queries: str | list[str], cross_encoder: Any, 
     texts = [queries] if isinstance(queries, str) else list(queries)
     if not texts or not all(isinstance(q, str) for q in texts):
         raise InputError("queries must be a query text or a non-empty list of them", argument="queries")
-    hits = index.search(texts, k=candidates, encoder=encoder, force=force)
+    hits = index.search(texts, k=candidates, encoder=encoder, force=force, mode=mode)
     return [cross_encoder.rerank(query, first_stage, top_k=k, label=label, batch_tokens=batch_tokens)
             for query, first_stage in zip(texts, hits)]
 

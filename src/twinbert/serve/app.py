@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import InputError
-from . import page, routes_openai, routes_search, routes_tei
+from . import docs_page, page, routes_openai, routes_rerank, routes_search, routes_status, routes_tei
 from .engine import TooLong
 from .errors import ApiError, body, from_input_error
 from .limits import BodyError, Limits
@@ -36,9 +36,10 @@ def create_app(served: Served) -> FastAPI:
 
     app = FastAPI(title="twinbert serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Sentence embeddings, similarity, rerank, classification and search over HTTP, "
-                              "in OpenAI's and text-embeddings-inference's shapes.")
+                              "in OpenAI's, text-embeddings-inference's and Cohere's (rerank) shapes.")
     app.state.served = served
-    routers = (routes_openai.router, routes_tei.router, routes_search.router, page.router)
+    routers = (routes_openai.router, routes_rerank.router, routes_tei.router, routes_status.router,
+               routes_search.router, page.router, docs_page.router)
     for router in routers:
         app.include_router(router)
     _handle_errors(app)
@@ -75,6 +76,11 @@ def _handle_errors(app: FastAPI) -> None:
         if exc.status_code == 400:  # FastAPI's "error parsing the body": not JSON, not UTF-8, nested too deep
             return _reply(request, ApiError(422, "the body is not valid JSON (UTF-8, not nested too deeply)"))
         return _reply(request, ApiError(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # a bug or a failing disk, never a client's input: still JSON in the API's shape, not a plain-text 500
+        return _reply(request, ApiError(500, f"internal error ({type(exc).__name__}): {' '.join(str(exc).split())}"))
 
 
 def validation_error(exc: RequestValidationError) -> ApiError:

@@ -10,6 +10,8 @@ Fairness: each waiting job gets an equal share of the budget first, so a 1-sente
 waits behind more than one engine call of a 1,000-sentence one. Isolation: when a packed call fails,
 its jobs are run one by one, so only the job at fault gets the error.
 Other model work (rerank, classify, search) is queued as a plain call and runs between batches.
+A server with several models has one batcher per model (each its own queue and budget) and one lock
+shared by all, so two models never compute at once on the same cores.
 """
 from __future__ import annotations
 
@@ -51,8 +53,10 @@ class BatchStats:
 
 
 class MicroBatcher:
-    def __init__(self, run: Callable[[EmbedKey, Rows], Any], max_batch_tokens: int = 16384):
+    def __init__(self, run: Callable[[EmbedKey, Rows], Any], max_batch_tokens: int = 16384,
+                 lock: threading.Lock | None = None):
         self._run = run
+        self._lock = lock or threading.Lock()  # shared by the batchers of a server: one model call at a time
         self.max_batch_tokens = max_batch_tokens
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -141,7 +145,8 @@ class MicroBatcher:
 
     def _plain(self, job: _Job) -> None:
         try:
-            value = job.call()
+            with self._lock:
+                value = job.call()
         except BaseException as exc:  # noqa: BLE001 - handed to the request that asked
             self._fail(job, exc)
         else:
@@ -154,7 +159,8 @@ class MicroBatcher:
             [row for job, a, b in picked for row in job.rows.types[a:b]]
         started = time.perf_counter()
         try:
-            out = self._run(key, Rows(ids, types))
+            with self._lock:
+                out = self._run(key, Rows(ids, types))
         except BaseException as exc:  # noqa: BLE001
             if len(picked) == 1:
                 self._fail(picked[0][0], exc)

@@ -1,8 +1,8 @@
 """The door of the server (a plain ASGI middleware): API key, concurrent requests, body size, request
 time, and the per-route request metrics. What it refuses is refused before any JSON is parsed.
 
-- 401 without `Authorization: Bearer KEY` (when a key is set) on every route but /health, the page and
-  the schema; the key is compared in constant time.
+- 401 without `Authorization: Bearer KEY` (when a key is set) on every route but GETs of /health, /ping,
+  /metrics, the page, the schema and /docs; the key is compared in constant time.
 - 429 at once when max_concurrent_requests are in flight: overload is refused, never queued for ever.
 - 413 when the body is over payload_limit bytes (by its Content-Length, or as it streams in).
 - 408 when the body has not arrived within request_timeout; 503 when the work has not finished by then.
@@ -19,7 +19,10 @@ from .config import ServeConfig
 from .errors import ApiError, encoded
 from .metrics import Metrics
 
-OPEN = ("/health", "/", "/openapi.json")  # and /static/*: the page asks for the key itself
+# open without the key to GET: health checks, the page (it asks for the key itself), the schema and its
+# Swagger page, and /metrics (scrapers carry no key; TEI keeps it open too)
+OPEN = ("/health", "/ping", "/", "/openapi.json", "/docs", "/metrics")
+OPEN_PREFIXES = ("/static/", "/docs/")
 
 
 class BodyError(HTTPException):
@@ -79,8 +82,8 @@ class Limits:
                 self.metrics.request(route, 499, time.perf_counter() - started)
 
     def _refusal(self, scope, path: str) -> ApiError | None:
-        if self.key is not None and scope["method"] != "OPTIONS" and path not in OPEN \
-                and not path.startswith("/static/"):
+        opened = scope["method"] in ("GET", "HEAD") and (path in OPEN or path.startswith(OPEN_PREFIXES))
+        if self.key is not None and scope["method"] != "OPTIONS" and not opened:
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.key):
                 return ApiError(401, "missing or wrong API key: send the header 'Authorization: Bearer KEY'")

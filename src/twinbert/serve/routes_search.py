@@ -1,7 +1,7 @@
 """Search routes (with --index): POST /search, and POST /index/add with --allow-writes; POST /compare
 (poolings side by side, for the page).
 
-/search: `query` or `queries`, `k`, optional `rerank` through the cross-encoder (the index's k best hits
+/search: `query` or `queries`, `k`, `mode` (dense, lexical or hybrid), optional `rerank` through the cross-encoder (the index's k best hits
 rescored, via twinbert.search.search_and_rerank). /index/add appends texts and saves the index folder
 atomically; on any failure the index on disk and in memory stays as it was.
 """
@@ -31,9 +31,10 @@ async def search(body: SearchRequest, request: Request) -> Json:
         cross = served.need("cross_encoder", "--cross-encoder", "rerank=true")
         hits = await served.batcher.call(lambda: search_and_rerank(index, queries, cross, k=body.k,
                                                                    candidates=max(body.k, 20),
-                                                                   encoder=served.encoder))
+                                                                   encoder=served.encoder, mode=body.mode))
     else:
-        hits = await served.batcher.call(lambda: index.search(queries, k=body.k, encoder=served.encoder))
+        hits = await served.batcher.call(lambda: index.search(queries, k=body.k, encoder=served.encoder,
+                                                              mode=body.mode))
     fields = ("rank", "id", "text", "score", "first_stage_score")
     results = [[{f: hit[f] for f in fields if f in hit} for hit in row] for row in hits]
     return Json({"results": results[0]} if body.query is not None else {"results": results})

@@ -34,11 +34,16 @@ class _Body(BaseModel):
 
 class EmbeddingsRequest(_Body):
     """OpenAI's POST /v1/embeddings."""
-    input: Inputs = Field(description="a text, a list of texts, a list of token ids or a list of such lists")
-    model: Text | None = Field(None, description="accepted; the server serves the one model it loaded")
+    input: Inputs = Field(description="a text, a list of texts, a list of token ids (OpenAI's cl100k_base ids, "
+                                      "decoded to text) or a list of such lists")
+    model: Text | None = Field(None, description="a served model's name or alias (any name when one is served)")
     encoding_format: Literal["float", "base64"] = Field("float", description="base64: little-endian float32")
     dimensions: int | None = Field(None, ge=1, description="keep the first N values, then L2-normalize")
     user: Text | None = None
+    prompt_name: Text | None = Field(None, description="twinbert extension: one of the model's prompts, e.g. query")
+    token_ids: Literal["openai", "model"] = Field(
+        "openai", description="twinbert extension: whose ids `input` holds: OpenAI's cl100k_base (the API's "
+                              "meaning) or this model's vocabulary (without special tokens)")
 
 
 class EmbedRequest(_Body):
@@ -86,12 +91,41 @@ class RerankRequest(_Body):
 PredictInputs = Union[Text, list[Union[Text, list[Text]]]]  # noqa: UP007
 
 
+class ClassificationParameters(_Body):
+    """huggingface_hub's text_classification parameters (the HF Inference API's shape)."""
+    function_to_apply: Literal["softmax", "sigmoid", "none"] | None = None
+    top_k: int | None = Field(None, ge=1)
+
+
 class PredictRequest(_Body):
-    """TEI's POST /predict (needs --classifier)."""
+    """TEI's POST /predict (needs --classifier); with `parameters`, huggingface_hub's text_classification."""
     inputs: PredictInputs
     truncate: bool | None = None
     truncation_direction: Direction = "Right"
     raw_scores: bool = False
+    parameters: ClassificationParameters | None = Field(
+        None, description="the HF Inference API's shape: answer a list per input, top_k labels, function_to_apply")
+
+
+class DecodeRequest(_Body):
+    """TEI's POST /decode: token ids back to text."""
+    ids: Union[Ids, list[Ids]]  # noqa: UP007
+    skip_special_tokens: bool = True
+
+
+class CohereDocument(_Body):
+    text: Text
+
+
+class CohereRerankRequest(_Body):
+    """Cohere's (v1, v2) and Jina's POST /v1/rerank, /v2/rerank (needs --reranker)."""
+    query: Text
+    documents: list[Union[Text, CohereDocument]]  # noqa: UP007 - strings, or objects with a text
+    model: Text | None = None
+    top_n: int | None = Field(None, ge=1, description="the n best documents (default: all)")
+    return_documents: bool = Field(False, description="each result carries its document")
+    max_chunks_per_doc: int | None = None       # Cohere v1; accepted, documents are not chunked
+    max_tokens_per_doc: int | None = None       # Cohere v2; accepted, documents are cut at the model's limit
 
 
 class TokenizeRequest(_Body):
@@ -107,6 +141,9 @@ class SearchRequest(_Body):
     queries: list[Text] | None = None
     k: int = Field(10, ge=1, le=1000)
     rerank: bool = Field(False, description="rescore the k hits with the cross-encoder (needs --cross-encoder)")
+    mode: Literal["dense", "lexical", "hybrid"] = Field(
+        "dense", description="dense (vectors), lexical (BM25) or hybrid (both fused); the last two need an index "
+                             "built with --lexical")
 
 
 class IndexAddRequest(_Body):

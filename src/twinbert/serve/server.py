@@ -3,8 +3,10 @@ flight finish (up to graceful_timeout), stop the batcher, return normally (exit 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import threading
 import time
 
@@ -13,7 +15,33 @@ from .config import ServeConfig
 log = logging.getLogger("twinbert")
 
 
-def run_server(app, config: ServeConfig) -> None:
+def bind(config: ServeConfig) -> socket.socket:
+    """The listening address taken now (uvicorn listens on it later): a port in use, or a host that is not
+    an address of this machine, is one OutputError naming it (exit 2), not uvicorn's log and exit 3."""
+    from ..errors import OutputError
+
+    try:
+        infos = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OutputError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+                          argument="host") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        busy = exc.errno == errno.EADDRINUSE
+        raise OutputError(f"port {config.port} is in use on {config.host}: stop what listens there or give "
+                          "another port" if busy else f"cannot listen on {config.host}:{config.port}: "
+                          f"{exc.strerror or exc}", argument="port" if busy else "host") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(app, config: ServeConfig, sock: socket.socket | None = None) -> None:
+    """Serve `app` on `sock` (bind()'s; taken here when not given) until SIGTERM / Ctrl-C, then drain."""
     import uvicorn
 
     class DrainingServer(uvicorn.Server):
@@ -35,7 +63,15 @@ def run_server(app, config: ServeConfig) -> None:
                               timeout_graceful_shutdown=config.graceful_timeout, lifespan="on",
                               limit_concurrency=None, timeout_keep_alive=5)
     server = DrainingServer(settings)
-    server.run()
+    own = sock is None
+    sock = bind(config) if own else sock
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn's exit on a failed start (its log line said why)
+        pass
+    finally:
+        if own:
+            sock.close()
     if not server.started:
         from ..errors import OutputError
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import InputError, MissingExtraError
 from ..formats.atomic import atomic_file, atomic_folder
-from ..formats.model_folder import check_target, install
+from ..formats.model_folder import check_not_source, check_target, install, source_folders
 from . import checkpoint
 
 log = logging.getLogger("twinbert")
@@ -28,12 +28,13 @@ BEST_FOLDER = ".best-model"
 RUN_FILES = (LOG_FILE, CURVE_FILE, checkpoint.FOLDER)  # a run's own files, not the user's (see check_output)
 
 
-def check_output(output, resume: bool, overwrite: bool = False) -> Path:
+def check_output(output, resume: bool, overwrite: bool = False, sources=()) -> Path:
     """The output folder of a training run, checked before any work: missing, empty, or holding only a
     run's own files. A checkpoint there needs resume=True; a model, or other files, overwrite=True (the
-    model is then replaced at the end of the run and the other files are kept). See
-    twinbert.formats.model_folder."""
+    model is then replaced at the end of the run and the other files are kept). Never the folder of the
+    model trained (`sources`: models by name, path or object). See twinbert.formats.model_folder."""
     output = Path(output)
+    check_not_source(output, source_folders(*sources))
     if output.is_dir() and (output / checkpoint.FOLDER).exists():
         if not resume:
             raise InputError(f"{output}: holds a training checkpoint; pass resume=True to continue it, "

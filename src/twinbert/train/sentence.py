@@ -125,7 +125,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     if not specs:
         raise InputError("specs is empty: nothing to train; give at least one TrainSpec(task, loss)", argument="specs")
     config = config.checked()
-    output = check_output(output, resume, overwrite)
+    output = check_output(output, resume, overwrite, sources=[model])
     # 1. data and evaluation data, checked before anything heavy
     losses_named = [loss_name(s.loss) for s in specs]
     datasets = [read_training_data(s, data_root, skip_bad_rows) for s in specs]

@@ -69,7 +69,8 @@ async function runSearch() {
   const hits = $("hits");
   hits.replaceChildren();
   try {
-    const result = await call("/search", { query: $("query").value, k: Number($("k").value) || 5, rerank: $("rerank").checked });
+    const result = await call("/search", { query: $("query").value, k: Number($("k").value) || 5, rerank: $("rerank").checked,
+                                           mode: $("mode").value });
     result.results.forEach((hit) => {
       const item = document.createElement("li");
       item.className = "hit";
@@ -114,6 +115,7 @@ async function loadInfo() {
     $("model").textContent = `${info.model_id} · ${info.dimension} dimensions · pooling ${info.model_type.embedding.pooling}`;
     if (info.index) $("index-about").textContent = `Index: ${info.index.count} rows (${info.index.metric}).`;
     $("rerank-box").hidden = !info.cross_encoder;
+    $("mode-box").hidden = !(info.index && (info.index.modes || []).length > 1);  // lexical part: dense, lexical, hybrid
   } catch (error) {
     $("model").textContent = error.message;
     $("key-box").hidden = false;  // most likely the key: ask for it

@@ -1,0 +1,104 @@
+"""Documents in an index: stored as chunks, searched as documents (best chunk, its passage and span),
+saved and loaded, grown by add."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import twinbert
+from twinbert.errors import InputError
+from twinbert.search import Index
+
+DOCUMENTS = {
+    "pets": "the cat sat on the mat. the dog ran in the park. " * 3 + "a duck is happy!",
+    "music": "i love music. a man and a woman play guitar? " * 4,
+    "food": "the food is good. it is very bad. " * 2 + "the table is sad.",
+    "paris": "i love paris. soccer is fun. " * 5,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert):
+    return twinbert.load(tiny_bert, device="cpu", backend="torch")
+
+
+@pytest.fixture(scope="module")
+def built(tiny):
+    return Index.build(texts=list(DOCUMENTS.values()), ids=list(DOCUMENTS), encoder=tiny, chunking="chunks",
+                       chunk_tokens=12, overlap=3)
+
+
+def brute_force(tiny, query: str, chunking: str = "chunks") -> list[tuple[str, float, list[int]]]:
+    """(document id, best chunk score, its span) of every document, best first, computed apart from the index."""
+    texts = list(DOCUMENTS.values())
+    chunks = tiny.encode(texts, chunking=chunking, chunk_tokens=12, overlap=3)
+    vectors = chunks.vectors / np.linalg.norm(chunks.vectors, axis=1, keepdims=True)
+    q = tiny.encode(query)
+    scores = vectors @ (q / np.linalg.norm(q))
+    best = []
+    for d, name in enumerate(DOCUMENTS):
+        rows = np.flatnonzero(chunks.document == d)
+        top = rows[np.argmax(scores[rows])]
+        best.append((name, float(scores[top]), chunks.spans[top].tolist()))
+    return sorted(best, key=lambda b: -b[1])
+
+
+def test_search_returns_documents_scored_by_their_best_chunk(built, tiny):
+    hits = built.search("the dog ran in the park", k=3)[0]
+    expected = brute_force(tiny, "the dog ran in the park")
+    assert [h["id"] for h in hits] == [e[0] for e in expected[:3]]
+    assert len({h["id"] for h in hits}) == 3
+    for hit, (name, score, span) in zip(hits, expected):
+        assert hit["score"] == pytest.approx(score, abs=1e-5)
+        assert hit["span"] == span and hit["passage"] == DOCUMENTS[name][span[0]:span[1]]
+        assert hit["text"] == DOCUMENTS[name] and hit["rank"] == hits.index(hit) + 1
+    assert len(built) > len(DOCUMENTS)  # rows are chunks
+    assert len(built.search("cat", k=10)[0]) == len(DOCUMENTS)  # never more hits than documents
+
+
+def test_documents_round_trip_through_save_and_load(built, tmp_path):
+    built.save(tmp_path / "docs")
+    meta = json.loads((tmp_path / "docs" / "meta.json").read_text())
+    assert meta["documents"]["chunking"] == {"method": "chunks", "chunk_tokens": 12, "overlap": 3}
+    loaded = Index.load(tmp_path / "docs")
+    query = built.vectors[5:7]
+    assert loaded.search(query, k=4) == built.search(query, k=4)
+
+
+def test_add_cuts_new_documents_alike_and_late_chunking_builds_too(tiny, tmp_path):
+    index = Index.build(texts=list(DOCUMENTS.values())[:2], ids=list(DOCUMENTS)[:2], encoder=tiny,
+                        chunking="late", chunk_tokens=12, overlap=3)
+    assert index.add(list(DOCUMENTS.values())[2:], ids=list(DOCUMENTS)[2:]) == list(DOCUMENTS)[2:]
+    whole = Index.build(texts=list(DOCUMENTS.values()), ids=list(DOCUMENTS), encoder=tiny, chunking="late",
+                        chunk_tokens=12, overlap=3)
+    np.testing.assert_allclose(index.vectors, whole.vectors, atol=1e-5)
+    hits = index.search("a duck is happy", k=2)[0]
+    expected = brute_force(tiny, "a duck is happy", "late")
+    assert [(h["id"], h["span"]) for h in hits] == [(e[0], e[2]) for e in expected[:2]]
+    index.save(tmp_path / "late")
+    assert Index.load(tmp_path / "late").search("a duck is happy", k=2, encoder=tiny)[0] == hits
+    with pytest.raises(InputError, match="duplicate id 'pets'"):
+        index.add(["the cat."], ids=["pets"])
+
+
+def test_a_damaged_chunk_table_is_named(built, tmp_path):
+    built.save(tmp_path / "bad")
+    chunks = np.load(tmp_path / "bad" / "chunks.npy")
+    chunks[0, 2] = 10_000  # past its document's end
+    np.save(tmp_path / "bad" / "chunks.npy", chunks)
+    meta = json.loads((tmp_path / "bad" / "meta.json").read_text())
+    meta.pop("checksums", None)  # the content check, not the checksum, is under test here
+    (tmp_path / "bad" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"chunks.npy row 0"):
+        Index.load(tmp_path / "bad")
+
+
+def test_chunking_needs_texts_and_an_encoder(tiny):
+    with pytest.raises(InputError, match="give texts=, not embeddings="):
+        Index.build(embeddings=np.ones((2, 32), np.float32), chunking="chunks")
+    with pytest.raises(InputError, match="encoder="):
+        Index.build(texts=["a"], chunking="late")
+    with pytest.raises(InputError, match="give chunking too"):
+        Index.build(texts=["a"], encoder=tiny, chunk_tokens=8)
