@@ -14,6 +14,12 @@
 
     python benchmarks/korean_search.py --part passages [--cache DIR] [--json out.json]
     python benchmarks/korean_search.py --part speed [--count 1000000]
+    python benchmarks/korean_search.py --part documents [--cache DIR] [--chunk-tokens 256 --overlap 32]
+
+(documents) korquad-docs (the 140 articles as plain text, title first; a question's relevant document is
+    its article): multilingual-e5-small with each article cut at max_seq_length (none), with the chunker
+    and one vector per chunk (chunks), and with late chunking (late), at the same chunk size and overlap;
+    an article scores by its best chunk (twinbert.search.documents); dev and test.
 
 Not run by the tests. Needs the lexical extra (bm25s, kiwipiepy), the multilingual extra (e5-small)
 and faiss for the dense index of the speed part.
@@ -174,7 +180,7 @@ def tantivy_compare(split: str = "dev") -> dict:
 
 # --------------------------------------------------------------------------- speed (1M passages)
 
-def korean_sentences(limit_nsmc: int = 150_000) -> list[str]:
+def korean_sentences(limit_nsmc: int = 40_000) -> list[str]:
     """Korean sentences at hand: NSMC reviews, KorNLI and KorSTS sentences, KorQuAD paragraphs split at
     sentence ends."""
     import re
@@ -215,7 +221,7 @@ def speed(count: int, dimension: int = 384, queries: int = 200) -> dict:
 
     out: dict = {"count": count, "machine": machine()}
     rows, sentences = speed_passages(count)
-    sample = [" ".join(sentences[i] for i in row) for row in rows[:5000]]
+    sample = [" ".join(sentences[i] for i in row) for row in rows[:2000]]
     for threads in (1, 2):
         start = time.perf_counter()
         Analyser(threads=threads)(sample)
@@ -256,9 +262,74 @@ def speed(count: int, dimension: int = 384, queries: int = 200) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- documents (long texts)
+
+def chunks_cached(encoder, texts: list[str], chunking: str, chunk_tokens: int, overlap: int,
+                  cache: Path | None) -> dict:
+    """{"vectors", "document", "spans"} of encoder.encode(texts, chunking=...) with the passage prompt,
+    kept in `cache`; chunking "none": one vector per text (document = its row)."""
+    from twinbert.search.prompts import role_kwargs
+
+    tag = f"{chunking}-{chunk_tokens}-{overlap}"
+    key = hashlib.sha256(("\n".join([str(encoder.name), tag, *texts])).encode()).hexdigest()[:16]
+    path = cache / f"chunks-{tag}-{key}.npz" if cache else None
+    if path is not None and path.exists():
+        return dict(np.load(path))
+    prompt = role_kwargs(encoder, "passage")
+    if chunking == "none":
+        vectors = np.asarray(encoder.encode(texts, **prompt), dtype=np.float32)
+        found = {"vectors": vectors, "document": np.arange(len(texts)), "spans": np.zeros((len(texts), 2), np.int64)}
+    else:
+        result = encoder.encode(texts, chunking=chunking, chunk_tokens=chunk_tokens, overlap=overlap, **prompt)
+        found = {"vectors": result.vectors, "document": result.document, "spans": result.spans}
+    if path is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **found)
+    return found
+
+
+def best_chunk_scores(queries: np.ndarray, found: dict, documents: int) -> np.ndarray:
+    """[queries, documents]: each document's best chunk's cosine (the vectors are unit length)."""
+    scores = queries @ found["vectors"].T
+    return np.stack([scores[:, found["document"] == d].max(axis=1) for d in range(documents)], axis=1)
+
+
+def documents(model: str, cache: Path | None, chunk_tokens: int, overlap: int) -> dict:
+    """korquad-docs dev and test, chunking none / chunks / late (the same chunk size and overlap)."""
+    import twinbert
+    from twinbert.data import load_task
+    from twinbert.evaluate.retrieval import retrieval_metrics
+
+    encoder = twinbert.load(model)
+    splits = {split: load_task("korquad-docs", split).retrieval for split in ("dev", "test")}
+    corpus_ids = list(splits["dev"].corpus)
+    texts = [splits["dev"].corpus[i] for i in corpus_ids]
+    query_ids = [q for split in splits.values() for q in split.queries]
+    asked = {q: split.queries[q] for split in splits.values() for q in split.queries}
+    queries = encode_cached(encoder, [asked[q] for q in query_ids], "query", cache)
+    row = {q: i for i, q in enumerate(query_ids)}
+    out: dict = {"model": model, "chunk_tokens": chunk_tokens, "overlap": overlap, "documents": len(texts)}
+    for chunking in ("none", "chunks", "late"):
+        start = time.perf_counter()
+        found = chunks_cached(encoder, texts, chunking, chunk_tokens, overlap, cache)
+        best = best_chunk_scores(queries, found, len(texts))
+        result: dict = {"chunks": int(len(found["vectors"]))}
+        for split, data in splits.items():
+            rows = best[[row[q] for q in data.queries]]
+            order = np.argsort(-rows, axis=1, kind="stable")[:, :100]
+            values = retrieval_metrics([[corpus_ids[j] for j in r] for r in order],
+                                       [set(data.relevant[q]) for q in data.queries])
+            result[split] = {k: round(values[k], 4) for k in ("ndcg@10", "mrr@10", "recall@1", "recall@10")}
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        out[chunking] = result
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["passages", "speed"], default="passages")
+    parser.add_argument("--part", choices=["passages", "speed", "documents"], default="passages")
+    parser.add_argument("--chunk-tokens", type=int, default=256, help="documents: tokens per chunk")
+    parser.add_argument("--overlap", type=int, default=32, help="documents: tokens shared with the chunk before")
     parser.add_argument("--model", default="multilingual-e5-small")
     parser.add_argument("--cache", type=Path, default=None, help="keep encoded vectors here")
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -266,7 +337,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     out: dict = {"machine": machine(), "command": " ".join(sys.argv)}
-    if args.part == "passages":
+    if args.part == "documents":
+        out["documents"] = documents(args.model, args.cache, args.chunk_tokens, args.overlap)
+    elif args.part == "passages":
         out["analysers_dev"] = analysers("dev")
         if args.tantivy:
             out["tantivy_dev"] = tantivy_compare("dev")

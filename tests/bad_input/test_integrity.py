@@ -231,3 +231,27 @@ def test_converted_model_cache_is_keyed_by_content_and_rebuilt_when_damaged(tmp_
         assert e5_package.converted_folder() == target
     assert len(conversions) == 2 and "converting it again" in caplog.text
     assert (target / "model.safetensors").read_bytes() == bytes(range(256)) * 64
+
+
+# ------------------------------------------------------------------------- index folders
+@pytest.mark.parametrize("backend, name", [("flat", "vectors.npy"), ("flat", "items.jsonl"),
+                                           ("hnsw", "ann.faiss"), ("hnsw", "vectors.npy")])
+def test_damaged_index_file_is_refused(tmp_path, backend, name):
+    """One byte range of any file the save wrote, same size: the load refuses, naming the file (a flipped
+    mantissa bit of a vector, or a text's letter, passed every other check and changed results)."""
+    from twinbert.search import Index
+
+    if backend != "flat":
+        pytest.importorskip("faiss")
+    vectors = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    path = Index.build(embeddings=vectors, texts=[f"text {k:02d}" for k in range(50)], backend=backend) \
+        .save(tmp_path / "ix")
+    Index.load(path)
+    target = path / name
+    data = bytearray(target.read_bytes())
+    at = len(data) // 2
+    data[at:at + 2] = bytes([data[at] ^ 0x01, data[at + 1]])  # one low bit: still a valid file
+    target.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"{name.replace('.', chr(92) + '.')}: damaged or changed since the index "
+                                         "was saved"):
+        Index.load(path)

@@ -128,6 +128,8 @@ def test_a_killed_driver_resumes_on_rerun(cluster, tiny, tiny_bert, tmp_path):
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)
+    # --quiet: none of Ray's own lines either (its C++ core printed warnings and an actor-arguments ERROR)
+    assert driver.stderr.read().decode(errors="replace").strip() == ""
     manifest = json.loads((out / "manifest.json").read_text())
     done = sum(bool(s["sha256"]) for s in manifest["shards"])
     assert killed_midway and 1 <= done < 7 and not manifest["complete"]

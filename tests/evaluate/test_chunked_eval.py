@@ -56,6 +56,6 @@ def test_eval_names_the_chunking_in_its_document(tiny, tmp_path):
     with pytest.raises(InputError, match="give chunking too"):
         run_eval(tiny, "korquad-docs", data=path, chunk_tokens=12)
     sts = tmp_path / "sts.csv"
-    sts.write_text("sentence1,sentence2,score\nthe cat,the dog,3\n", encoding="utf-8")
+    sts.write_text("sentence1,sentence2,score\nthe cat,the dog,3\na man,a woman,2\n", encoding="utf-8")
     with pytest.raises(InputError, match="evaluated as sts; chunking applies to retrieval"):
         run_eval(tiny, "sts", data=sts, chunking="late")

@@ -135,3 +135,19 @@ def test_tei_readable_pooling_config(minilm, tmp_path):
     assert "pooling_mode_lasttoken" in cfg
     for f in ("config.json", "tokenizer.json", "model.safetensors", "modules.json", "sentence_bert_config.json"):
         assert (Path(out) / f).is_file(), f
+
+
+def test_clean_stale_leaves_a_live_writers_temps_alone(tmp_path):
+    """A writer holds a lock on its temp while it writes (issue 22): a cleaner running meanwhile, in this
+    process or another, removes only the temps of dead writers."""
+    from twinbert.formats.atomic import atomic_file, atomic_path, clean_stale
+
+    (tmp_path / ".out.txt.0123abcd.tmp").write_text("a killed writer's")
+    with atomic_file(tmp_path / "out.txt") as fh:
+        fh.write("new")
+        with atomic_path(tmp_path / "out.npy") as path:
+            np.save(path, np.zeros(2))
+            assert clean_stale(tmp_path) == [".out.txt.0123abcd.tmp"]
+            assert len(list(tmp_path.glob(".out.*"))) == 2  # the two live temps
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "out.txt"]
+    assert (tmp_path / "out.txt").read_text() == "new"

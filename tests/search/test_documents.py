@@ -102,3 +102,34 @@ def test_chunking_needs_texts_and_an_encoder(tiny):
         Index.build(texts=["a"], chunking="late")
     with pytest.raises(InputError, match="give chunking too"):
         Index.build(texts=["a"], encoder=tiny, chunk_tokens=8)
+
+
+def test_cli_builds_searches_and_encodes_documents(tiny_bert, tmp_path):
+    from cli_runner import cli_env, run_cli_batch
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in DOCUMENTS.items()), encoding="utf-8")
+    index, out = str(tmp_path / "idx"), str(tmp_path / "chunks.jsonl")
+    model = ["--model", str(tiny_bert)]
+    results = run_cli_batch({
+        "build": ["index", "build", index, "-i", str(docs), "-c", "text", "--ids-column", "id", *model,
+                  "--runtime", "torch", "--chunking", "late", "--chunk-tokens", "12", "--overlap", "3", "--json"],
+        "search": ["search", index, "a duck is happy", "-k", "2", "--backend", "torch", "--json"],
+        "encode": ["encode", "-i", str(docs), "-c", "text", "-o", out, *model, "--backend", "torch",
+                   "--chunking", "chunks", "--chunk-tokens", "12", "--overlap", "3", "--json"],
+        "bad-overlap": ["encode", "-i", str(docs), "-c", "text", "-o", out + "2.jsonl", *model, "--backend", "torch",
+                        "--chunking", "chunks", "--chunk-tokens", "12", "--overlap", "7"],
+        "npy": ["encode", "-i", str(docs), "-c", "text", "-o", str(tmp_path / "x.npy"), *model, "--chunking", "late"],
+    }, tmp_path, cli_env(tmp_path / "hf"))
+    assert results["build"]["rc"] == 0, results["build"]["stderr"][-2000:]
+    hits = json.loads(results["search"]["stdout"])["results"][0]["hits"]
+    assert len(hits) == 2 and len({h["id"] for h in hits}) == 2  # one hit per document
+    assert all(DOCUMENTS[h["id"]][h["span"][0]:h["span"][1]] == h["passage"] for h in hits)
+    assert results["encode"]["rc"] == 0, results["encode"]["stderr"][-2000:]
+    lines = [json.loads(line) for line in open(out, encoding="utf-8")]
+    texts = list(DOCUMENTS.values())
+    assert {line["document"] for line in lines} == set(range(len(texts)))
+    assert all(texts[line["document"]][line["start"]:line["end"]] == line["text"] for line in lines)
+    for name, message in (("bad-overlap", "overlap=7"), ("npy", "writes .jsonl")):
+        assert results[name]["rc"] == 2 and message in results[name]["stderr"], results[name]["stderr"][-500:]
+        assert len(results[name]["stderr"].strip().splitlines()) == 1

@@ -23,6 +23,7 @@ def register(sub) -> None:
     common.add_encoding(p)
     p.add_argument("--chunk-rows", type=common.positive_int, default=8192,
                    help="rows encoded per chunk (bounds memory)")
+    common.add_chunking(p)  # one .jsonl line per chunk: its document row, character span, passage and vector
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (this process, default) or ray (an actor pool on a Ray cluster: pip install 'twinbert[ray]')")
     p.add_argument("--address", default=None,
@@ -59,11 +60,31 @@ def _run(args) -> int:
     check_output(args.output, args.input)
     if not Path(args.input).is_file():
         raise InputError(f"{args.input}: input file not found")
+    if args.chunking is not None or args.chunk_tokens is not None or args.overlap is not None:
+        return _run_chunked(args)
     encoder = common.load_model(args)
     summary = encode_file(encoder, args.input, args.output, column=args.column, chunk_rows=args.chunk_rows,
                           show_progress=not args.quiet, precision=None, **common.encode_kwargs(args))
     common.emit(summary, args.json, f"wrote {summary['rows']} x {summary['dimension']} embeddings to "
                 f"{summary['output']} in {summary['seconds']:.1f} s ({summary['rows_per_second']:,.0f} rows/s)")
+    return 0
+
+
+def _run_chunked(args) -> int:
+    from ..chunking.to_file import check_chunked_output, encode_file_chunked
+    from ..errors import InputError
+
+    if args.chunking is None:
+        raise InputError("--chunk-tokens and --overlap size the chunks of --chunking chunks|late; give --chunking too",
+                         argument="--chunking")
+    check_chunked_output(args.output)
+    encoder = common.load_model(args)
+    summary = encode_file_chunked(encoder, args.input, args.output, column=args.column,
+                                  chunk_rows=min(args.chunk_rows, 1024), **common.chunking_kwargs(args),
+                                  **common.encode_kwargs(args))
+    common.emit(summary, args.json, f"wrote {summary['chunks']} chunk embeddings of {summary['rows']} texts "
+                f"({summary['chunking']['method']}, {summary['chunking']['chunk_tokens']} tokens, overlap "
+                f"{summary['chunking']['overlap']}) to {summary['output']} in {summary['seconds']:.1f} s")
     return 0
 
 

@@ -168,13 +168,18 @@ def checked_blobs(entry_folder: Path):
         yield blobs if ok else None
         return
     try:
-        blobs.mkdir(exist_ok=True)
-        known = _blob_manifest(blobs)
-        for path in sorted(blobs.iterdir()):
-            good = path.name in known and _files_match(blobs, {path.name: known[path.name]})
-            if path.name != MANIFEST and not good:
-                log.warning("compiled-model cache: %s is damaged or unknown; OpenVINO compiles afresh", path)
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        try:
+            blobs.mkdir(exist_ok=True)
+            known = _blob_manifest(blobs)
+            for path in sorted(blobs.iterdir()):
+                good = path.name in known and _files_match(blobs, {path.name: known[path.name]})
+                if path.name != MANIFEST and not good:
+                    log.warning("compiled-model cache: %s is damaged or unknown; OpenVINO compiles afresh", path)
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError as e:  # the entry itself cannot be written: compile without OpenVINO's cache
+            log.warning("compiled-model cache: cannot check or clean %s (%s); compiling without it", blobs, e)
+            yield None
+            return
         yield blobs
         names = [p.name for p in blobs.iterdir() if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]
         with atomic_file(blobs / MANIFEST, "w", encoding="utf-8") as fh:

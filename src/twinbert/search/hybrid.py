@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from . import fusion as fusion_lib
+from .fusion import DEFAULT, Fusion, fuse
+from .fusion import tune as choose_fusion
 from .lexical import LexicalConfig, LexicalIndex, top_k
 
 MODES = ("dense", "lexical", "hybrid")
@@ -62,9 +63,9 @@ def candidates(dense_rows: list[list[tuple[int, float]]], exact: Any, lexical: L
 
 
 def hybrid_hits(rows: np.ndarray, dense: np.ndarray, lexical: np.ndarray, mask: np.ndarray,
-                fusion: fusion_lib.Fusion, k: int) -> list[list[tuple[int, float]]]:
+                fusion: Fusion, k: int) -> list[list[tuple[int, float]]]:
     """The ``k`` best candidates of each query by fused score, best first (ties by row)."""
-    fused = fusion_lib.fuse(dense, lexical, mask, fusion)
+    fused = fuse(dense, lexical, mask, fusion)
     hits = []
     for q in range(len(rows)):
         valid = np.flatnonzero(mask[q])
@@ -101,7 +102,7 @@ def relevance(rows: np.ndarray, ids: list, relevant: Sequence[Sequence[Any]], id
 def tune(rows, dense, lexical, mask, relevant_ids, ids: list, *, depth: int, k: int):
     """The fusion chosen on these queries and its report (twinbert.search.fusion.tune)."""
     flags, counts = relevance(rows, ids, relevant_ids, {item: row for row, item in enumerate(ids)})
-    return fusion_lib.tune(dense, lexical, mask, flags, counts, depth=depth, k=k, rows=rows)
+    return choose_fusion(dense, lexical, mask, flags, counts, depth=depth, k=k, rows=rows)
 
 
 def lexical_part(setting: Any, texts: list, threads: int, where: str) -> LexicalIndex | None:
@@ -124,7 +125,7 @@ class HybridSearch:
     ``_vectors``, ``_ids``, ``metric``, ``_query_vectors`` and ``_dense_rows``)."""
 
     _lexical: LexicalIndex | None = None
-    fusion: fusion_lib.Fusion | None = None   # None: fusion.DEFAULT
+    fusion: Fusion | None = None   # None: fusion.DEFAULT
     fusion_report: dict | None = None         # how tune_fusion chose it
 
     @property
@@ -168,7 +169,7 @@ class HybridSearch:
         texts = text_queries(queries, mode)
         if mode == "lexical":
             return self._lexical.search(texts, k)
-        fusion = self.fusion or fusion_lib.DEFAULT
+        fusion = self.fusion or DEFAULT
         rows, dense, lexical, mask = self._candidates(texts, encoder, force, prompt, max(fusion.depth, k),
                                                       query_embeddings)
         return hybrid_hits(rows, dense, lexical, mask, fusion, k)
@@ -198,9 +199,9 @@ class HybridSearch:
         self.fusion, self.fusion_report = tune(rows, dense, lexical, mask, relevant, self._ids, depth=depth, k=k)
         return self.fusion_report
 
-    def set_fusion(self, fusion: fusion_lib.Fusion | None) -> None:
+    def set_fusion(self, fusion: Fusion | None) -> None:
         """Use this fusion for hybrid search (None: the default); kept by save."""
-        if fusion is not None and not isinstance(fusion, fusion_lib.Fusion):
+        if fusion is not None and not isinstance(fusion, Fusion):
             raise InputError(f"set_fusion: expected a twinbert.search.fusion.Fusion or None, got {type(fusion).__name__}",
                              argument="fusion")
         self.fusion, self.fusion_report = fusion, None
@@ -215,7 +216,7 @@ class HybridSearch:
         if folder.lexical is not None:
             self._lexical = LexicalIndex.read(Path(path), folder.lexical)
         if folder.fusion is not None:
-            self.fusion = fusion_lib.Fusion.from_dict(folder.fusion)
+            self.fusion = Fusion.from_dict(folder.fusion)
             self.fusion_report = folder.fusion.get("report")
 
 
