@@ -294,7 +294,8 @@ def best_chunk_scores(queries: np.ndarray, found: dict, documents: int) -> np.nd
     return np.stack([scores[:, found["document"] == d].max(axis=1) for d in range(documents)], axis=1)
 
 
-def documents(model: str, cache: Path | None, chunk_tokens: int, overlap: int) -> dict:
+def documents(model: str, cache: Path | None, chunk_tokens: int, overlap: int,
+              chunkings: tuple[str, ...] = ("none", "chunks", "late")) -> dict:
     """korquad-docs dev and test, chunking none / chunks / late (the same chunk size and overlap)."""
     import twinbert
     from twinbert.data import load_task
@@ -309,7 +310,7 @@ def documents(model: str, cache: Path | None, chunk_tokens: int, overlap: int) -
     queries = encode_cached(encoder, [asked[q] for q in query_ids], "query", cache)
     row = {q: i for i, q in enumerate(query_ids)}
     out: dict = {"model": model, "chunk_tokens": chunk_tokens, "overlap": overlap, "documents": len(texts)}
-    for chunking in ("none", "chunks", "late"):
+    for chunking in chunkings:
         start = time.perf_counter()
         found = chunks_cached(encoder, texts, chunking, chunk_tokens, overlap, cache)
         best = best_chunk_scores(queries, found, len(texts))
@@ -330,6 +331,7 @@ def main() -> int:
     parser.add_argument("--part", choices=["passages", "speed", "documents"], default="passages")
     parser.add_argument("--chunk-tokens", type=int, default=256, help="documents: tokens per chunk")
     parser.add_argument("--overlap", type=int, default=32, help="documents: tokens shared with the chunk before")
+    parser.add_argument("--chunkings", default="none,chunks,late", help="documents: which to measure")
     parser.add_argument("--model", default="multilingual-e5-small")
     parser.add_argument("--cache", type=Path, default=None, help="keep encoded vectors here")
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -338,7 +340,8 @@ def main() -> int:
     args = parser.parse_args()
     out: dict = {"machine": machine(), "command": " ".join(sys.argv)}
     if args.part == "documents":
-        out["documents"] = documents(args.model, args.cache, args.chunk_tokens, args.overlap)
+        out["documents"] = documents(args.model, args.cache, args.chunk_tokens, args.overlap,
+                                     tuple(args.chunkings.split(",")))
     elif args.part == "passages":
         out["analysers_dev"] = analysers("dev")
         if args.tantivy:

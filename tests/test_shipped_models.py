@@ -29,6 +29,10 @@ def test_ko_twinbert_small_loads_offline_as_a_small_float16_model():
     stored = safetensors.torch.load_file(str(SHIPPED_DIR / "ko-twinbert-small" / "model.safetensors"))
     assert {t.dtype for t in stored.values()} == {torch.float16}
     assert any(m["name"] == "ko-twinbert-small" and m["path"] for m in available_models())
+    # it reads whole passages: its base's inference length, not the recipe's training length (64)
+    assert model.max_seq_length == 512 == model.tokenizer.model_max_length
+    tokenizer = json.loads((SHIPPED_DIR / "ko-twinbert-small" / "tokenizer.json").read_text(encoding="utf-8"))
+    assert tokenizer["truncation"]["max_length"] == 512 and tokenizer["padding"] is None
     vectors = model.encode(["한 남자가 기타를 치고 있다.", "남자가 악기를 연주한다.", "주식 시장이 급락했다."])
     similar, unrelated = twinbert.similarity(vectors[:1], vectors[1:])[0]
     assert similar > unrelated + 0.2

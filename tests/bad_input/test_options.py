@@ -32,6 +32,46 @@ def test_ivfpq_explicit_nlist_is_honoured_or_refused():
         Index.build(embeddings=_vectors(300), backend="ivfpq", model_name="x", nlist=400, recall_target=None)
 
 
+@pytest.mark.parametrize("backend", ["ivf", "ivfpq"])
+def test_explicit_nlist_above_the_rows_is_refused_by_both_ivf_backends_alike(backend):
+    """ivf cut nlist=400 on 300 rows down to the row count, silently; both backends share one check."""
+    index = Index.build(embeddings=_vectors(300), backend=backend, model_name="x", nlist=50, recall_target=None)
+    assert index.backend_params["nlist"] == 50
+    with pytest.raises(InputError, match=rf"nlist=400 for backend='{backend}' asks for more cells than the 300 rows "
+                                         r"it is trained on; use nlist <= 300 \(about 7 gives") as e:
+        Index.build(embeddings=_vectors(300), backend=backend, model_name="x", nlist=400, recall_target=None)
+    assert e.value.argument == "nlist"
+    # rows held out to tune the search knob are not trained on: the message says so, with the numbers
+    with pytest.raises(InputError, match=r"than the 270 rows it is trained on \(300 rows given, 30 of them held out"):
+        Index.build(embeddings=_vectors(300), backend=backend, model_name="x", nlist=290)
+
+
+def test_ivfpq_train_size_below_nlist_is_refused():
+    with pytest.raises(InputError, match="train_size=40 for backend='ivfpq' is fewer rows than the nlist=50") as e:
+        Index.build(embeddings=_vectors(300), backend="ivfpq", model_name="x", nlist=50, train_size=40,
+                    nbits=4, recall_target=None)
+    assert e.value.argument == "train_size"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_k_above_the_index_size_says_why_once(chunked, tiny_bert, caplog):
+    if chunked:
+        encoder = twinbert.load(str(tiny_bert), device="cpu", backend="torch")
+        index = Index.build(texts=["the cat sat on the mat " * 8, "i love paris"], encoder=encoder,
+                            chunking="chunks", chunk_tokens=8)
+        queries, size = ["the cat"], "2 documents"
+    else:
+        index = Index.build(embeddings=_vectors(3), model_name="x")
+        queries, size = _vectors(2), "3 rows"
+    with caplog.at_level(logging.WARNING, logger="twinbert"):
+        hits = index.search(queries, k=5)
+        index.search(queries, k=5)
+        index.search(queries, k=2)
+    assert len(hits[0]) == int(size[0])
+    said = [r.getMessage() for r in caplog.records if "k=5" in r.getMessage()]
+    assert said == [f"k=5 asks for more hits than this index holds ({size}): each query gets at most {size[0]}"]
+
+
 @pytest.mark.parametrize("backend", ["int8", "binary"])
 def test_out_of_reach_advice_names_only_the_backend_used(backend, caplog):
     with caplog.at_level(logging.WARNING, logger="twinbert"):

@@ -120,3 +120,28 @@ def test_bad_requests(corpus):
         index.tune(queries=np.zeros((3, 5), np.float32))
     with pytest.raises(InputError, match="k"):
         index.tune(k=0)
+
+
+@pytest.mark.parametrize("backend, params", [("hnsw", {}), ("ivf", {}), ("ivfpq", {"nbits": 2, "m": 4}),
+                                             ("int8", {}), ("binary", {})])
+@pytest.mark.parametrize("rows", [1, 8])
+def test_an_index_of_at_most_k_rows_is_searched_exhaustively_not_tuned(backend, params, rows, caplog):
+    """One row queried by itself has no other neighbour: the tuning measured recall 0.000 and warned that the
+    target was out of reach. At most k rows: the most exhaustive setting, exact, and the report says why."""
+    if backend == "ivfpq" and rows == 1:
+        params = {**params, "nbits": 1}  # PQ cannot learn 2 codes from 1 row: refused, saying so
+        with pytest.raises(InputError, match="training rows"):
+            Index.build(embeddings=clustered(rows, dim=16), backend=backend, **params)
+        return
+    with caplog.at_level(logging.WARNING):
+        index = Index.build(embeddings=clustered(rows, dim=16), backend=backend, **params)
+    report = index.tuning
+    assert report["reached"] and report["recall"] == 1.0 and report["trials"] == []
+    assert f"{rows} row" in report["skipped"] and "at most k=10" in report["skipped"]
+    assert index.backend_params[report["knob"]] == report["value"]
+    assert "out of reach" not in caplog.text
+    queries = clustered(20, dim=16, seed=3)
+    assert recall(index, queries, k=10) == 1.0  # exact, as the report says
+    assert index.tune(k=rows + 5)["skipped"]  # asked by hand: the same rule
+    more = index.tune(k=1) if rows > 1 else None  # more rows than k: measured as before
+    assert more is None or ("skipped" not in more and more["trials"])

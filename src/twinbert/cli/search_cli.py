@@ -206,6 +206,8 @@ def _build_from_shards(args) -> int:
 def _tuned(report) -> str:
     if not report:
         return ""
+    if report.get("skipped"):  # an index of at most k rows: searched exhaustively (twinbert.search.tuning)
+        return f"; {report['skipped']}"
     return (f"; {report['knob']}={report['value']} gives recall@{report['k']} {report['recall']:.3f} "
             f"(target {report['target']}{'' if report['reached'] else ', NOT reached'})")
 
@@ -229,8 +231,8 @@ def run_tune(args) -> int:
                           for v, r, low in sorted(report["trials"])],
                          [report["knob"], f"recall@{report['k']}", "lower bound", "kept"])
     common.emit({"index": str(args.index), **report}, args.json,
-                f"{table}\ntune: {args.index}{_tuned(report)}, measured on {report['queries']} "
-                f"{report['queries_from']}")
+                f"{table}\ntune: {args.index}{_tuned(report)}" + ("" if report.get("skipped") else
+                f", measured on {report['queries']} {report['queries_from']}"))
     return 0
 
 

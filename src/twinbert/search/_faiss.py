@@ -32,6 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ivf": {"nlist": None, "nprobe": None},
 }
 _TRAIN_PER_CELL = 64
+MIN_PER_CELL = 39  # FAISS's k-means warns below 39 training rows per cell
 
 # faiss logs which CPU build it loads ("INFO:faiss.loader:Loading faiss with AVX512 support") at INFO:
 # noise for a user; its warnings still show
@@ -58,6 +59,18 @@ def check_params(backend: str, params: dict[str, Any]) -> dict[str, Any]:
             raise InputError(f"{name}={value!r} for backend={backend!r} must be a positive integer")
         merged[name] = int(value)
     return merged
+
+
+def check_nlist(nlist: int | None, backend: str, trained_on: int, rows: int | None = None) -> None:
+    """An explicit ``nlist`` is honoured or refused, never cut: k-means cannot make more cells than the
+    ``trained_on`` rows it learns them from (of ``rows`` given, the others held out to tune the search)."""
+    if nlist is None or nlist <= trained_on:
+        return
+    held = "" if rows is None or rows == trained_on else (
+        f" ({rows} rows given, {rows - trained_on} of them held out to tune the search knob)")
+    raise InputError(f"nlist={nlist} for backend={backend!r} asks for more cells than the {trained_on} rows it is "
+                     f"trained on{held}; use nlist <= {trained_on} (about {max(1, trained_on // MIN_PER_CELL)} "
+                     f"gives each cell the {MIN_PER_CELL} rows k-means wants), or leave it out", argument="nlist")
 
 
 def _faiss_metric(faiss, metric: str):
@@ -102,8 +115,8 @@ class FaissBackend:
             graph.hnsw.efConstruction = params["ef_construction"]
             index = faiss.IndexIDMap(graph)
         else:
-            nlist = params["nlist"] or max(1, min(int(2 * math.sqrt(n)), n // 39))
-            nlist = min(nlist, n)
+            check_nlist(params["nlist"], backend, n, len(vectors))
+            nlist = params["nlist"] or max(1, min(int(2 * math.sqrt(n)), n // MIN_PER_CELL))
             params["nlist"] = nlist
             params["nprobe"] = min(params["nprobe"] or max(8, nlist // 8), nlist)
             quantizer = faiss.IndexFlat(dim, fmetric)

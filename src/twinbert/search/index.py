@@ -99,6 +99,7 @@ class Index(HybridSearch):
         self.tuning = tuning_report  # how the search knob was chosen (see tune), or None
         self._home: Path | None = None  # the folder loaded from or last saved to: save may update it
         self._documents: Documents | None = None  # a document index's documents (build with chunking)
+        self._said_k_too_large = False  # search: a k above the index's size is said once, not per query
 
     # ----------------------------------------------------------------- properties
 
@@ -408,7 +409,8 @@ class Index(HybridSearch):
         Args:
             queries_or_embeddings: one string, a list of strings (encoded with ``encoder``, or
                 the encoder given to ``build``), or query embeddings ``[n, dim]`` / ``[dim]``.
-            k: hits per query (fewer when the index is smaller).
+            k: hits per query; an index holding fewer rows (documents) gives all it has, and
+                says so once in a warning.
             encoder: the encoder for text queries.
             force: search even when the encoder is not the index's model (other weights, vector
                 settings or name; different dimensions are always refused).
@@ -425,6 +427,7 @@ class Index(HybridSearch):
             ``{"id", "text", "score", "rank"}`` dicts, best first, rank starting at 1.
         """
         k = positive_int(k, "k")
+        self._say_if_smaller(k)
         prompts = {"prompt_name": prompt_name, "prompt": prompt}
         if check_mode(mode, self._lexical) != "dense":
             if isinstance(queries_or_embeddings, (list, tuple)) and len(queries_or_embeddings) == 0:
@@ -435,6 +438,14 @@ class Index(HybridSearch):
         if len(vectors) == 0:
             return []
         return self._results(self._dense_rows(vectors, self._depth(k)), k)
+
+    def _say_if_smaller(self, k: int) -> None:
+        """A result smaller than asked says why: once per index, as a warning (the CLI shows it on stderr)."""
+        size, unit = (len(self), "rows") if self._documents is None else (len(self._documents.ids), "documents")
+        if k > size and not self._said_k_too_large:
+            self._said_k_too_large = True
+            log.warning("k=%d asks for more hits than this index holds (%d %s): each query gets at most %d",
+                        k, size, unit, size)
 
     def _depth(self, k: int) -> int:
         """Rows to fetch for k hits: k, or enough chunks for k whole documents (twinbert.search.documents)."""

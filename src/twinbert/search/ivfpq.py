@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._faiss import require_faiss, training_rows
+from ._faiss import MIN_PER_CELL, check_nlist, require_faiss, training_rows
 from .rescoring import RescoringBackend
 
 DEFAULTS: dict[str, Any] = {"nlist": None, "nprobe": None, "m": None, "nbits": 8, "opq": 0, "rerank": 100,
                             "train_size": None}
-_TRAIN_PER_CELL = 39  # FAISS's minimum points per centroid
+_TRAIN_PER_CELL = MIN_PER_CELL  # FAISS's minimum points per centroid
 _MAX_M = 64
 
 
@@ -50,20 +50,22 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def fill_params(params: dict[str, Any], count: int, dimension: int) -> dict[str, Any]:
+def fill_params(params: dict[str, Any], count: int, dimension: int, rows: int | None = None) -> dict[str, Any]:
     """Defaults that depend on the data: nlist ~ 4 sqrt(n) cells (at most n / 39), m = the largest divisor
-    of the dimension up to 48 (bytes per code), a training sample of 64 rows per cell, nprobe nlist / 16."""
+    of the dimension up to 48 (bytes per code), a training sample of 64 rows per cell, nprobe nlist / 16.
+    ``count``: the rows trained on and added now, of ``rows`` given (the others held out to tune the search)."""
     params = dict(params)
-    if params["nlist"] is not None and params["nlist"] > count:  # asked for: honoured or refused, never cut
-        raise InputError(f"nlist={params['nlist']} for backend='ivfpq' asks for more cells than the {count} rows "
-                         f"it is trained on; use nlist <= {count} (about {max(1, count // _TRAIN_PER_CELL)} gives "
-                         f"each cell the {_TRAIN_PER_CELL} rows k-means wants), or leave it out", argument="nlist")
+    check_nlist(params["nlist"], "ivfpq", count, rows)
     params["nlist"] = params["nlist"] or min(max(1, int(4 * math.sqrt(count))), max(1, count // _TRAIN_PER_CELL))
     if params["m"] is None:
         params["m"] = max(d for d in range(1, min(48, dimension) + 1) if dimension % d == 0)
     if dimension % params["m"] or params["m"] > _MAX_M * 4:
         raise InputError(f"m={params['m']} for backend='ivfpq' must divide the dimension {dimension}")
     params["train_size"] = min(count, params["train_size"] or max(64 * params["nlist"], 256 * _TRAIN_PER_CELL))
+    if params["train_size"] < params["nlist"]:
+        raise InputError(f"train_size={params['train_size']} for backend='ivfpq' is fewer rows than the "
+                         f"nlist={params['nlist']} cells k-means learns from them; give train_size >= "
+                         f"{params['nlist'] * _TRAIN_PER_CELL} (or fewer cells)", argument="train_size")
     _check_pq_rows(params, count)
     params["nprobe"] = min(params["nprobe"] or max(1, params["nlist"] // 16), params["nlist"])
     return params
@@ -134,7 +136,7 @@ class IvfPqBackend(RescoringBackend):
         check_metric(metric)  # before the sizes: no other setting makes this metric work
         if positions is None:
             positions = np.arange(len(vectors))
-        params = fill_params(params, len(positions), vectors.shape[1])
+        params = fill_params(params, len(positions), vectors.shape[1], len(vectors))
         ann = cls.train(metric, params, np.asarray(vectors[training_rows(positions, params["train_size"])]), vectors)
         ann.add(vectors[positions], positions)
         return ann

@@ -120,6 +120,12 @@ def tune(ann: FaissBackend, vectors: np.ndarray, metric: str, recall: float = DE
     # rows of the corpus stand in for queries that may look different: allow them half the misses
     aim = recall if source == "given queries" else 1 - (1 - recall) / _STAND_IN_MISS_FACTOR
     searchable = n - (0 if held_out is None else len(held_out))
+    knob = KNOBS[backend]
+    report = {"target": recall, "aim": round(aim, 6), "k": k, "queries": len(queries), "queries_from": source,
+              "count": n}
+    values = ladder(backend, searchable, k, ann.params)
+    if searchable <= k:
+        return {"knob": knob, **_exhaustive(knob, values, then, ann.params, searchable, k), **report}
     depth = min(k + (own is not None), searchable)
     truth = _drop_self(_ground_truth(vectors, queries, metric, depth, held_out), own, k)
 
@@ -132,13 +138,24 @@ def tune(ann: FaissBackend, vectors: np.ndarray, metric: str, recall: float = DE
         spread = per_query.std(ddof=1) / np.sqrt(len(per_query)) if len(per_query) > 1 else 0.0
         return float(per_query.mean()), float(per_query.mean() - _STANDARD_ERRORS * spread)
 
-    knob = KNOBS[backend]
-    report = {"knob": knob, **_climb(knob, ladder(backend, searchable, k, ann.params), measure, aim, ann.params),
-              "target": recall, "aim": round(aim, 6), "k": k, "queries": len(queries), "queries_from": source,
-              "count": n}
+    report = {"knob": knob, **_climb(knob, values, measure, aim, ann.params), **report}
     if then is not None and report["reached"]:
         report["then"] = {"knob": then[0], **_climb(then[0], then[1], measure, aim, ann.params)}
     return report
+
+
+def _exhaustive(knob: str, values: list[int], then: tuple[str, list[int]] | None, params: dict[str, Any],
+                rows: int, k: int) -> dict[str, Any]:
+    """No tuning for an index of at most k rows: every search asks for all of them, and the most exhaustive
+    setting (the ladder's last value: every cell, every candidate re-scored, a search list as long as the
+    index) finds them all, so its results are the exact ones. Measuring would say nothing (one row queried
+    by itself has no other neighbour: recall 0 of 0)."""
+    params[knob] = values[-1]
+    if then is not None:
+        params[then[0]] = then[1][-1]
+    return {"value": values[-1], "recall": 1.0, "recall_low": 1.0, "reached": True, "trials": [],
+            "skipped": f"{rows} row{'s' if rows != 1 else ''}, at most k={k}: searched exhaustively "
+                       f"({knob}={values[-1]}), so exact; nothing to tune"}
 
 
 def _search(ann, queries: np.ndarray, depth: int) -> np.ndarray:
