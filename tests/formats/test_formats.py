@@ -151,3 +151,20 @@ def test_clean_stale_leaves_a_live_writers_temps_alone(tmp_path):
             assert len(list(tmp_path.glob(".out.*"))) == 2  # the two live temps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "out.txt"]
     assert (tmp_path / "out.txt").read_text() == "new"
+
+
+def test_clean_stale_leaves_a_live_model_save_alone(tmp_path):
+    """save_model's stage (beside a new folder, or inside the folder of the model it replaces) is held like
+    atomic.py's temps: a cleaner running while the model is written leaves it alone (it removed it before)."""
+    from twinbert.formats.atomic import clean_stale
+    from twinbert.formats.model_folder import save_model
+
+    def write(stage: Path) -> None:
+        (stage / "config.json").write_text("{}")
+        (stage / "model.safetensors").write_bytes(b"weights")
+        assert clean_stale(stage.parent) == [] and stage.is_dir()
+
+    for _ in range(2):  # first into a missing folder, then over the model saved there
+        save_model(tmp_path / "m", write)
+        assert (tmp_path / "m" / "model.safetensors").read_bytes() == b"weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]

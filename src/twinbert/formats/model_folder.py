@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import OutputError, TwinbertError
-from .atomic import fsync_dir
+from .atomic import fsync_dir, hold, release
 
 # Entries that belong to a model. STRONG ones are evidence that a folder holds a model; the others
 # (config.json, vocab.txt ...) are common names, so alone they do not make a folder a model.
@@ -160,6 +160,7 @@ def save_model(target: str | os.PathLike, write: Callable[[Path], None], *, over
     tag = uuid.uuid4().hex[:8]
     stage = target.with_name(f".{target.name}.tmp-{tag}") if kind == "missing" else target / f".model.tmp-{tag}"
     stage.mkdir()
+    lock = hold(stage)  # a live writer's stage: atomic.clean_stale leaves it alone
     try:
         write(stage)
         if kind == "missing":
@@ -173,6 +174,7 @@ def save_model(target: str | os.PathLike, write: Callable[[Path], None], *, over
             install(stage, target, what=what)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        release(lock)
     return target
 
 
