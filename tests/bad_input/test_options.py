@@ -73,9 +73,12 @@ def test_k_above_the_index_size_says_why_once(chunked, tiny_bert, caplog):
 
 
 @pytest.mark.parametrize("backend", ["int8", "binary"])
-def test_out_of_reach_advice_names_only_the_backend_used(backend, caplog):
+def test_out_of_reach_advice_names_only_the_backend_used(backend, caplog, monkeypatch):
+    from twinbert.search import tuning
+
+    monkeypatch.setattr(tuning, "ladder", lambda *args: [1])  # too few candidates for recall 1.0 on 500 rows
     with caplog.at_level(logging.WARNING, logger="twinbert"):
-        Index.build(embeddings=_vectors(1), backend=backend, model_name="x")
+        Index.build(embeddings=_vectors(500), backend=backend, model_name="x", recall_target=1.0)
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "out of reach" in text and "rerank" in text
     assert "ef_construction" not in text and "M /" not in text
@@ -135,3 +138,14 @@ def test_input_that_changes_while_encoded_is_named_and_nothing_written(tiny_bert
     with pytest.raises(InputError, match=r"texts.txt: changed while it was encoded \(3 texts .* 2 read"):
         encode_file.encode_file(encoder, tmp_path / "texts.txt", tmp_path / f"out{suffix}", show_progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.txt"]
+
+
+def test_a_param_given_twice_is_refused_not_the_last_one_taken(tmp_path, capsys):
+    from twinbert.cli.main import main
+
+    np.save(tmp_path / "v.npy", _vectors(50))
+    code = main(["index", "build", str(tmp_path / "ix"), "--embeddings", str(tmp_path / "v.npy"), "--model", "m",
+                 "--backend", "ivf", "--param", "nlist=2", "--param", "nlist=4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--param nlist given twice (nlist=2 and nlist=4); give it once" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "ix").exists()

@@ -124,6 +124,8 @@ def _params(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"--param {item!r}: expected KEY=VALUE")
+        if key in params:  # the later one would silently win
+            raise InputError(f"--param {key} given twice ({key}={params[key]} and {item}); give it once")
         params[key] = int(value) if value.lstrip("-").isdigit() else value
     return params
 

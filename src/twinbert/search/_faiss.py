@@ -5,7 +5,7 @@
   64, recall@10 on 1M clustered vectors stopped near 0.85 / 0.97 whatever ef_search),
   ``ef_search`` (128 unless tuned, see ``tuning``; raised to k when k is larger).
 - ``ivf``: inverted lists over k-means cells (IndexIVFFlat). Params: ``nlist`` (cells;
-  default 2*sqrt(n) at build, at most n/39), ``nprobe`` (cells visited per query;
+  default 2*sqrt(n) at build, at most n/39; more cells than rows is refused), ``nprobe`` (cells visited per query;
   default nlist/8, at least 8). The cells are trained once, on the vectors given to build
   (a sample of at most 64 per cell); later ``add`` calls reuse them.
 

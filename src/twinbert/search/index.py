@@ -115,6 +115,12 @@ class Index(HybridSearch):
         return int(self._vectors.shape[1])
 
     @property
+    def documents(self) -> Documents | None:
+        """A document index's documents (ids, texts, each row's document and span, the chunking: see
+        twinbert.search.documents); None for an index of rows. The rows (``ids``, ``texts``, ``len``) are its chunks."""
+        return self._documents
+
+    @property
     def backend_params(self) -> dict[str, Any]:
         """The approximate backend's parameters (empty for flat)."""
         return {} if self._ann is None else dict(self._ann.params)
@@ -420,7 +426,7 @@ class Index(HybridSearch):
                 ``hybrid`` (both, fused with ``index.fusion``: see :meth:`tune_fusion`); the last two
                 need the lexical part and text queries. Scores are BM25 scores for lexical and
                 fused scores for hybrid.
-            query_embeddings: hybrid: the query texts' vectors, when encoded already.
+            query_embeddings: the query texts' vectors, when encoded already (dense and hybrid).
 
         Returns:
             One list per query (also for a single query) of
@@ -434,7 +440,8 @@ class Index(HybridSearch):
                 return []
             return self._results(self._search_mode(queries_or_embeddings, self._depth(k), mode, encoder, force,
                                                    prompts, query_embeddings), k)
-        vectors = self._query_vectors(queries_or_embeddings, encoder, force, "Index.search", prompts)
+        given = queries_or_embeddings if query_embeddings is None else query_embeddings
+        vectors = self._query_vectors(given, encoder, force, "Index.search", prompts)
         if len(vectors) == 0:
             return []
         return self._results(self._dense_rows(vectors, self._depth(k)), k)
