@@ -61,6 +61,16 @@ def test_chunks_end_at_korean_sentence_ends_when_one_is_in_reach():
     assert all(c.start in starts for c in chunks[1:])  # overlaps start at a sentence too
 
 
+def test_sentencepiece_tokens_that_take_the_space_before_them_still_cut_at_sentence_ends():
+    # XLM-R / e5's "▁word" tokens report the space (or line break) before the word as theirs
+    offsets = [(s - 1 if s else s, e) for s, e in word_offsets(KOREAN)]
+    chunks = chunk_tokens_of(KOREAN, offsets, 16, 4)
+    starts = set(sentence_starts(KOREAN))
+    for c in chunks[:-1]:
+        assert KOREAN[:c.end].endswith(("다.", "요?")), KOREAN[c.start:c.end]
+    assert all(c.start in starts for c in chunks[1:])  # the passage starts at the word, not at the space
+
+
 def test_a_text_without_sentence_ends_is_cut_at_words_and_a_long_word_anywhere():
     text = "단어 " * 30
     chunks = chunk_tokens_of(text, word_offsets(text), 8, 2)
@@ -139,16 +149,21 @@ def test_late_chunking_of_a_long_text_pools_each_chunk_from_a_window_that_sees_i
     width = 64 - 2  # the position table less [CLS] and [SEP]
     assert len(ids) > width + 20
     frame = [tiny.tokenizer.cls_token_id], [tiny.tokenizer.sep_token_id]
-    windows = {w: reference(frame[0] + ids[w:w + width] + frame[1]) for w in range(len(ids) - width + 1)}
+    windows: dict[int, torch.Tensor] = {}  # window start -> its token states, computed when first needed
     for vector, (start, end) in zip(result.vectors, result.spans.tolist()):
         tokens = [k for k, (s, e) in enumerate(offsets) if s >= start and e <= end]
         first, last = tokens[0], tokens[-1] + 1
-        context = {w: min(first - w, w + width - last) for w in windows if w <= first and last <= w + width}
+        context = {w: min(first - w, w + width - last) for w in range(len(ids) - width + 1)
+                   if w <= first and last <= w + width}
         best = max(context.values())
         # a window no more than a quarter window short of the best context (windows are half a window apart)
-        matches = [w for w, room in context.items() if room >= best - width // 4
-                   and np.allclose(vector, windows[w][1 + first - w:1 + last - w].mean(0).numpy(), atol=1e-5)]
-        assert matches, f"chunk {start}:{end} matches no window that sees it well"
+        for w in sorted((w for w, room in context.items() if room >= best - width // 4), key=lambda w: -context[w]):
+            if w not in windows:
+                windows[w] = reference(frame[0] + ids[w:w + width] + frame[1])
+            if np.allclose(vector, windows[w][1 + first - w:1 + last - w].mean(0).numpy(), atol=1e-5):
+                break
+        else:
+            pytest.fail(f"chunk {start}:{end} matches no window that sees it well")
     assert len(result) > 6
 
 

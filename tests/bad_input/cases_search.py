@@ -80,6 +80,13 @@ def _absent(name: str):
     return check
 
 CASES = [
+    # documents (chunking): sizes the model cannot take, vectors that cannot be cut
+    Case("index-build-chunk-too-long", "index build --chunking with chunks longer than the model's window",
+         ("index", "build", T + "out-chunks", "--input", T + "texts.txt", "--model", "{tiny}", "--chunking", "chunks",
+          "--chunk-tokens", "1000"), 2, "chunk_tokens=1000 is more than", _nothing_at("out-chunks")),
+    Case("index-build-chunking-embeddings", "index build --chunking from precomputed vectors",
+         ("index", "build", T + "out-chunks2", "--embeddings", T + "inf.npy", "--model", "m", "--chunking", "late"), 2,
+         "give texts=, not embeddings=", _nothing_at("out-chunks2")),
     # the model behind an index: its weights and settings, not only its name
     Case("search-retrained-model-same-name", "search an index with another model of the same name",
          ("search", T + "ix", "a cat", "--model", T + "retrained/bert"), 2, "pass --force"),
@@ -138,6 +145,14 @@ CASES = [
     Case("index-build-ivfpq-few-rows", "index build --backend ivfpq on 4 rows (PQ trains 256 codes at 8 bits)",
          ("index", "build", T + "ivfpq-small", "--input", T + "texts.txt", "--model", "{tiny}", "--backend", "ivfpq"),
          2, "with nbits=8 learns 256 codes per sub-vector and needs at least 256 training rows", _absent("ivfpq-small")),
+    Case("index-build-ivf-nlist-above-rows", "index build --backend ivf --param nlist=64 on 4 rows",
+         ("index", "build", T + "ivf-nlist", "--input", T + "texts.txt", "--model", "{tiny}", "--backend", "ivf",
+          "--param", "nlist=64"),
+         2, "nlist", _absent("ivf-nlist")),
+    Case("index-build-param-twice", "index build --param nlist=2 --param nlist=4",
+         ("index", "build", T + "ivf-twice", "--input", T + "texts.txt", "--model", "{tiny}", "--backend", "ivf",
+          "--param", "nlist=2", "--param", "nlist=4"),
+         2, "given twice", _absent("ivf-twice")),
     Case("index-build-overwrite", "index build --overwrite over an existing index",
          ("index", "build", T + "ix-replace", "--input", T + "two.txt", "--model", "{tiny}", "--overwrite"),
          0, "", _replaced),

@@ -179,3 +179,10 @@ def test_cli_index_build_lexical_and_search_modes(tiny_bert, tmp_path):
     done = cli("index", "build", tmp_path / "plain", "--input", texts, "--model", tiny_bert)
     done = cli("search", tmp_path / "plain", "cat", "--mode", "lexical")
     assert done.returncode == 2 and "lexical=True" in done.stderr
+
+
+def test_query_embeddings_replace_encoding(hybrid_index):
+    vectors = FakeEncoder().encode(["the tree", "cat"])
+    assert hybrid_index.search(["x", "y"], k=3, query_embeddings=vectors) == hybrid_index.search(vectors, k=3)
+    assert (hybrid_index.search(["the tree", "cat"], k=3, mode="hybrid", query_embeddings=vectors)
+            == hybrid_index.search(["the tree", "cat"], k=3, mode="hybrid"))

@@ -256,3 +256,14 @@ def test_head_lr_gives_the_softmax_classifier_its_own_learning_rate(tiny):
     assert {g["lr"] for g in head_groups} == {1e-3} and sum(len(g["params"]) for g in head_groups) == 2
     assert {g["lr"] for g in groups if not any(g is h for h in head_groups)} == {2e-5}
     assert sum(len(g["params"]) for g in groups) == len(params)
+
+
+def test_max_seq_length_is_the_training_length_only(tiny, sts, tmp_path):
+    """Training on short windows must not publish the short window as the model's inference length
+    (ko-twinbert-small was saved at its training length, 64, and cut every KorQuAD passage)."""
+    before = twinbert.load(tiny).max_seq_length
+    train_sentence_encoder(str(tiny), [TrainSpec("sts", "cosine", data=str(sts))], TrainConfig(max_steps=2, batch_size=8),
+                           tmp_path / "short", max_seq_length=8, show_progress=False)
+    assert before > 8
+    assert json.loads((tmp_path / "short" / "sentence_bert_config.json").read_text())["max_seq_length"] == before
+    assert twinbert.load(tmp_path / "short").max_seq_length == before

@@ -32,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--teacher", help="teacher model for --loss mse (distillation)")
     p.add_argument("--eval", action="append", help="dev data TASK:SPLIT, e.g. stsb:dev (the first gives the main "
                    "metric); repeatable")
-    p.add_argument("--max-seq-length", type=int)
+    p.add_argument("--max-seq-length", type=int,
+                   help="truncate training texts to N tokens (the saved model keeps its own inference length)")
     p.add_argument("--skip-bad-rows", action="store_true", default=None)
     add_trainer_args(p, config_file=True, head_lr=True)
     p.set_defaults(run=run)

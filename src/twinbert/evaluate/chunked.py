@@ -38,7 +38,7 @@ def rank_by_chunks(encoder, queries: list[str], corpus_ids: list[str], documents
                         chunk_tokens=chunk_tokens, overlap=overlap, **prompt)
     hits = index.search(queries, k=min(depth, len(documents)), encoder=encoder, **prompt)
     if details is not None:
-        details["chunking"] = {**index._documents.chunking, "chunks": len(index)}
+        details["chunking"] = {**index.documents.chunking, "chunks": len(index)}
     return [[hit["id"] for hit in sorted(row, key=lambda hit: (-hit["score"], str(hit["id"])))] for row in hits]
 
 

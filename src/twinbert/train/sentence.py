@@ -139,6 +139,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     device = device_for_rank(device)
     encoder = model if isinstance(model, SentenceEncoder) else load(model, device=device,
                                                                    trust_remote_code=trust_remote_code)
+    inference_length = encoder.max_seq_length  # saved with the model: max_seq_length is the training length only
     if max_seq_length is not None:
         encoder.max_seq_length = max_seq_length
     torch.manual_seed(config.seed)  # the same fresh loss heads (softmax classifier) in every process
@@ -155,7 +156,7 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     started = dt.datetime.now(dt.timezone.utc)
     before = evaluate() if evaluate is not None and not resume and current_dist().is_main else None
     card = functools.partial(_card, encoder, cards, config, list(evals), main, before, started, eval_records)
-    return fit(encoder, objectives, config, output, save_model=functools.partial(_save, encoder, head, head_labels),
+    return fit(encoder, objectives, config, output, save_model=functools.partial(_save, encoder, head, head_labels, inference_length),
                evaluate=evaluate, main_metric=main, card=card, resume=resume, show_progress=show_progress, run=run)
 
 
@@ -203,8 +204,14 @@ def _card(encoder, cards: list[dict], config: TrainConfig, evals: list[str], mai
                       eval_data=eval_records)
 
 
-def _save(encoder, head, head_labels, folder: Path) -> None:
-    encoder.save(folder)
+def _save(encoder, head, head_labels, inference_length: int, folder: Path) -> None:
+    # a model trained on short windows still reads what its position table allows: saving the training length
+    # would cut every longer text of its users (ko-twinbert-small was published at 64 tokens that way)
+    training_length, encoder.max_seq_length = encoder.max_seq_length, inference_length
+    try:
+        encoder.save(folder)
+    finally:
+        encoder.max_seq_length = training_length
     if head is not None:  # the NLI classifier trained beside the encoder, for NLI predictions
         head.loss_fn.save(folder / HEAD_FOLDER, head_labels)
 
