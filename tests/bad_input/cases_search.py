@@ -83,10 +83,10 @@ CASES = [
     # documents (chunking): sizes the model cannot take, vectors that cannot be cut
     Case("index-build-chunk-too-long", "index build --chunking with chunks longer than the model's window",
          ("index", "build", T + "out-chunks", "--input", T + "texts.txt", "--model", "{tiny}", "--chunking", "chunks",
-          "--chunk-tokens", "1000"), 2, "chunk_tokens=1000 is more than", _nothing_at("out-chunks")),
+          "--chunk-tokens", "1000"), 2, "--chunk-tokens=1000 is more than", _nothing_at("out-chunks")),
     Case("index-build-chunking-embeddings", "index build --chunking from precomputed vectors",
          ("index", "build", T + "out-chunks2", "--embeddings", T + "inf.npy", "--model", "m", "--chunking", "late"), 2,
-         "give texts=, not embeddings=", _nothing_at("out-chunks2")),
+         "give the texts and an encoder instead of", _nothing_at("out-chunks2")),
     # the model behind an index: its weights and settings, not only its name
     Case("search-retrained-model-same-name", "search an index with another model of the same name",
          ("search", T + "ix", "a cat", "--model", T + "retrained/bert"), 2, "pass --force"),

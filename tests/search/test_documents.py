@@ -96,7 +96,7 @@ def test_a_damaged_chunk_table_is_named(built, tmp_path):
 
 
 def test_chunking_needs_texts_and_an_encoder(tiny):
-    with pytest.raises(InputError, match="give texts=, not embeddings="):
+    with pytest.raises(InputError, match="give the texts and an encoder instead of embeddings"):
         Index.build(embeddings=np.ones((2, 32), np.float32), chunking="chunks")
     with pytest.raises(InputError, match="encoder="):
         Index.build(texts=["a"], chunking="late")

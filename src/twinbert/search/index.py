@@ -67,8 +67,8 @@ def _chunked(texts: Any, embeddings: Any, ids: Any, encoder: Any, corpus: dict, 
              existing: set, where: str) -> tuple[np.ndarray, list, list, Documents]:
     """Documents cut and embedded for a document index: (chunk vectors, passages, row ids, Documents)."""
     if embeddings is not None:
-        raise InputError(f"{where}: documents are cut and embedded by the encoder; give texts=, not embeddings=",
-                         argument="embeddings")
+        raise InputError(f"{where}: chunking cuts and embeds the documents' texts itself; give the texts and an "
+                         "encoder instead of embeddings", argument="embeddings")
     if chunking.get("method") in (None, "none"):
         raise InputError(f"{where}: chunk_tokens and overlap size the chunks of chunking='chunks' or 'late'; "
                          "give chunking too", argument="chunking")
