@@ -133,3 +133,25 @@ def test_cli_builds_searches_and_encodes_documents(tiny_bert, tmp_path):
     for name, message in (("bad-overlap", "overlap=7"), ("npy", "writes .jsonl")):
         assert results[name]["rc"] == 2 and message in results[name]["stderr"], results[name]["stderr"][-500:]
         assert len(results[name]["stderr"].strip().splitlines()) == 1
+
+
+def _ndcg_of_hits(hits: list[dict], relevant, k: int = 10) -> float:
+    gains = [1.0 / np.log2(rank + 2) for rank, hit in enumerate(hits[:k]) if hit["id"] == relevant]
+    return sum(gains)  # one relevant document: the ideal DCG is 1
+
+
+def test_tune_fusion_on_documents_scores_documents_as_search_ranks_them(tiny):
+    """tune_fusion on a document index measures documents (best chunk each, counted once), as search returns
+    them: its dense and lexical figures equal nDCG@10 computed by hand from search's own hits. Before, the
+    document ids given as relevant were read as chunk row ids (the default ids of both start at 0)."""
+    index = Index.build(texts=list(DOCUMENTS.values()), encoder=tiny, chunking="chunks", chunk_tokens=12, overlap=3,
+                        lexical=True)
+    queries = ["a duck is happy", "guitar music", "the table is sad", "soccer in paris", "the dog in the park"]
+    relevant = [0, 1, 2, 3, 0]
+    report = index.tune_fusion(queries, [[r] for r in relevant])
+    for mode in ("dense", "lexical"):
+        hits = index.search(queries, k=10, mode=mode)
+        by_hand = np.mean([_ndcg_of_hits(h, r) for h, r in zip(hits, relevant)])
+        assert report[f"{mode}_ndcg@10"] == pytest.approx(by_hand, abs=1e-9), mode
+    hits = index.search(queries, k=10, mode="hybrid")
+    assert report["ndcg@10"] == pytest.approx(np.mean([_ndcg_of_hits(h, r) for h, r in zip(hits, relevant)]), abs=1e-9)

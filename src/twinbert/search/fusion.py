@@ -104,15 +104,27 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, mask: np.ndarray, fusion: Fusio
 
 
 def ndcg(fused: np.ndarray, relevant: np.ndarray, counts: np.ndarray, k: int,
-         rows: np.ndarray | None = None) -> np.ndarray:
+         rows: np.ndarray | None = None, groups: np.ndarray | None = None) -> np.ndarray:
     """nDCG@k of each query's ranking by ``fused`` (binary relevance; ``counts``: each query's number of
     relevant rows in the whole index, for the ideal ranking), ties broken by ``rows`` (the candidates'
-    row numbers, as search breaks them; default: candidate position)."""
+    row numbers, as search breaks them; default: candidate position). ``groups``: the document of each
+    candidate (a document index: chunks as rows), ranked by its best candidate as search ranks them, so
+    that a document counts once (``relevant`` and ``counts`` then speak of documents)."""
     rows = np.broadcast_to(np.arange(fused.shape[1]), fused.shape) if rows is None else rows
-    top = np.lexsort((rows, -fused), axis=-1)[:, :k]
-    gains = np.take_along_axis(relevant & np.isfinite(fused), top, axis=1)
-    discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-    ideal = np.cumsum(discounts)[np.minimum(counts, top.shape[1]) - 1]
+    order = np.lexsort((rows, -fused), axis=-1)
+    valid = relevant & np.isfinite(fused)
+    if groups is None:
+        top = order[:, :k]
+        gains = np.take_along_axis(valid, top, axis=1)
+    else:
+        gains = np.zeros((len(order), min(k, order.shape[1])), bool)
+        for q, ranked in enumerate(order):
+            ranked = ranked[np.isfinite(fused[q, ranked]) & (groups[q, ranked] >= 0)]
+            _, first = np.unique(groups[q, ranked], return_index=True)  # each document at its best candidate
+            best = ranked[np.sort(first)][:gains.shape[1]]
+            gains[q, :len(best)] = valid[q, best]
+    discounts = 1.0 / np.log2(np.arange(2, gains.shape[1] + 2))
+    ideal = np.cumsum(discounts)[np.minimum(counts, gains.shape[1]) - 1]
     return (gains * discounts).sum(axis=1) / ideal
 
 
@@ -126,13 +138,16 @@ def grid(depth: int) -> list[Fusion]:
 
 
 def tune(dense: np.ndarray, lexical: np.ndarray, mask: np.ndarray, relevant: np.ndarray, counts: np.ndarray,
-         *, depth: int, k: int = 10, rows: np.ndarray | None = None) -> tuple[Fusion, dict]:
+         *, depth: int, k: int = 10, rows: np.ndarray | None = None,
+         groups: np.ndarray | None = None) -> tuple[Fusion, dict]:
     """The fusion of :func:`grid` with the best mean nDCG@k on these queries, and the report:
     the chosen fusion's settings, its nDCG@k, those of dense alone, lexical alone and the default,
-    the number of queries, and every fusion tried. rows: the candidates' row numbers (ties)."""
-    tried = [(f, float(ndcg(fuse(dense, lexical, mask, f), relevant, counts, k, rows).mean())) for f in grid(depth)]
+    the number of queries, and every fusion tried. rows: the candidates' row numbers (ties);
+    groups: their documents, for a document index (see :func:`ndcg`)."""
+    tried = [(f, float(ndcg(fuse(dense, lexical, mask, f), relevant, counts, k, rows, groups).mean()))
+             for f in grid(depth)]
     best, score = max(tried, key=lambda pair: pair[1])  # max keeps the first of equals: the default
-    alone = {side: float(ndcg(np.where(mask, s, -np.inf), relevant, counts, k, rows).mean())
+    alone = {side: float(ndcg(np.where(mask, s, -np.inf), relevant, counts, k, rows, groups).mean())
              for side, s in (("dense", dense), ("lexical", lexical))}
     report = {**best.to_dict(), f"ndcg@{k}": score, f"dense_ndcg@{k}": alone["dense"],
               f"lexical_ndcg@{k}": alone["lexical"], f"default_ndcg@{k}": tried[0][1],

@@ -99,10 +99,16 @@ def relevance(rows: np.ndarray, ids: list, relevant: Sequence[Sequence[Any]], id
     return flags, counts
 
 
-def tune(rows, dense, lexical, mask, relevant_ids, ids: list, *, depth: int, k: int):
-    """The fusion chosen on these queries and its report (twinbert.search.fusion.tune)."""
-    flags, counts = relevance(rows, ids, relevant_ids, {item: row for row, item in enumerate(ids)})
-    return choose_fusion(dense, lexical, mask, flags, counts, depth=depth, k=k, rows=rows)
+def tune(rows, dense, lexical, mask, relevant_ids, ids: list, *, depth: int, k: int, documents=None):
+    """The fusion chosen on these queries and its report (twinbert.search.fusion.tune). With
+    ``documents`` (a document index: rows are chunks), relevance and nDCG are the documents'."""
+    if documents is None:
+        flags, counts = relevance(rows, ids, relevant_ids, {item: row for row, item in enumerate(ids)})
+        return choose_fusion(dense, lexical, mask, flags, counts, depth=depth, k=k, rows=rows)
+    groups = np.where(mask, documents.rows[np.maximum(rows, 0), 0], -1)
+    flags, counts = relevance(groups, documents.ids, relevant_ids,
+                              {item: position for position, item in enumerate(documents.ids)})
+    return choose_fusion(dense, lexical, mask, flags, counts, depth=depth, k=k, rows=rows, groups=groups)
 
 
 def lexical_part(setting: Any, texts: list, threads: int, where: str) -> LexicalIndex | None:
@@ -193,10 +199,12 @@ class HybridSearch:
         for name, value in (("k", k), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"tune_fusion: {name}={value!r}; expected a positive integer", argument=name)
+        documents = getattr(self, "_documents", None)
         rows, dense, lexical, mask = self._candidates(texts, encoder, force,
                                                       {"prompt_name": prompt_name, "prompt": prompt}, depth,
                                                       query_embeddings)
-        self.fusion, self.fusion_report = tune(rows, dense, lexical, mask, relevant, self._ids, depth=depth, k=k)
+        self.fusion, self.fusion_report = tune(rows, dense, lexical, mask, relevant, self._ids, depth=depth, k=k,
+                                               documents=documents)
         return self.fusion_report
 
     def set_fusion(self, fusion: Fusion | None) -> None:
