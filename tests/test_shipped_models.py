@@ -40,7 +40,7 @@ def test_ko_twinbert_small_loads_offline_as_a_small_float16_model():
 
 def test_ko_twinbert_small_scores_what_its_card_says(capsys):
     scores = card_scores()
-    assert set(scores) == {"korsts:test", "klue-sts:dev", "stsb:test", "korsts:dev"}
+    assert set(scores) == {"korsts:test", "klue-sts:dev", "stsb:test", "korsts:dev", "korquad:test", "korquad:dev"}
     assert main(["eval", "ko-twinbert-small", "--task", "korsts", "--split", "test", "--data-root", str(DATA),
                  "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
