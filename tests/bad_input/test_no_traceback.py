@@ -98,6 +98,7 @@ def _model_breakages(tiny: Path, root: Path) -> dict[str, Path]:
     (folder / "model.safetensors").mkdir()
     broken["weights-is-folder"] = folder
     folder = copy("model-cache-is-file")  # the runtime's compiled-graph cache folder is a regular file
+    shutil.rmtree(folder / ".twinbert-compiled", ignore_errors=True)  # copied when earlier tests compiled a graph
     (folder / ".twinbert-compiled").write_text("not a folder")
     broken["compiled-cache-is-a-file"] = folder
     return broken

@@ -87,6 +87,11 @@ def test_a_foreign_ann_file_is_refused_naming_it(data, tmp_path):
     Index.build(embeddings=corpus, backend="int8", rerank=20).save(tmp_path / "a")
     Index.build(embeddings=corpus, backend="ivf", nprobe=2).save(tmp_path / "b")
     (tmp_path / "a" / "ann.faiss").write_bytes((tmp_path / "b" / "ann.faiss").read_bytes())
+    with pytest.raises(InputError, match=r"ann\.faiss: damaged or changed since the index was saved"):
+        Index.load(tmp_path / "a")  # its sha256 is not the one meta.json recorded
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())
+    del meta["checksums"]  # as before checksums: the contents themselves are checked too
+    (tmp_path / "a" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match=r"ann\.faiss: holds a .* meta\.json says int8, 500 x 64"):
         Index.load(tmp_path / "a")
 
