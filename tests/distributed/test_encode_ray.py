@@ -268,3 +268,23 @@ def test_actor_defaults_one_actor_per_node(monkeypatch, nodes, gpus, actors, exp
     assert recorder.kwargs["compute"] == ("pool", expected["actors"])
     assert recorder.kwargs["batch_size"] == expected["rows"]
     assert recorder.kwargs["fn_constructor_args"][-1] == expected["num_cpus"]  # the actor's threads
+
+
+def test_a_failed_run_names_the_input_that_vanished_and_carries_no_colour_codes(tmp_path):
+    """Issue 22: an input deleted while Ray read it gave Ray's coloured first line and a resume that cannot
+    work; the error names the file (exit 2 through the CLI), and other failures lose the terminal colours."""
+    from twinbert.distributed.job import _failure
+    from twinbert.distributed.shards import Shard
+    from twinbert.errors import InputError, OutputError
+
+    kept = tmp_path / "a.txt"
+    kept.write_text("one\ntwo\n", encoding="utf-8")
+    shards = [Shard(0, str(kept), 2, 0, kept.stat().st_size, None), Shard(1, str(tmp_path / "b.txt"), 1, 2, 4, None)]
+    ray_error = RuntimeError("\x1b[36mray::ReadText()\x1b[39m (pid=1) FileNotFoundError: b.txt\nmore")
+    error = _failure(ray_error, tmp_path / "out", shards)
+    assert isinstance(error, InputError) and str(error).startswith(f"{tmp_path / 'b.txt'}: vanished")
+    error = _failure(ray_error, tmp_path / "out", shards[:1])
+    assert isinstance(error, OutputError) and "\x1b" not in str(error)
+    assert "(ray::ReadText() (pid=1) FileNotFoundError: b.txt)" in str(error)
+    kept.write_text("one\ntwo\nthree\n", encoding="utf-8")
+    assert "changed while the run read it" in str(_failure(ray_error, tmp_path / "out", shards[:1]))

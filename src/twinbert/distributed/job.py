@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,7 @@ def encode_files(inputs, output_dir: str | os.PathLike, model: Any = "all-MiniLM
             try:
                 _gather(encoded, pending, folder, manifest, keep_text, show_progress)
             except ray.exceptions.RayError as exc:
-                cause = unwrap(exc)
-                raise cause if cause is not exc else OutputError(
-                    f"{folder}: the Ray run failed ({str(exc).splitlines()[0]}); run the same command again to "
-                    "resume: finished shards are kept") from exc
+                raise _failure(exc, folder, pending) from exc
     manifest["complete"] = True
     write_manifest(folder, manifest)
     seconds = time.perf_counter() - start
@@ -155,6 +153,26 @@ def _difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
         if before.get(key) != settings.get(key):
             return f"model setting {key} {before.get(key)!r}, now {settings.get(key)!r}"
     return None
+
+
+def _failure(exc: Exception, folder: Path, pending: list[Shard]) -> Exception:
+    """What a failed Ray run tells the user: a twinbert error raised in an actor; an input that vanished or
+    changed while it was read (named: a resume cannot work until it is back); else Ray's first line, without
+    its terminal colours."""
+    cause = unwrap(exc)
+    if cause is not exc:
+        return cause
+    for shard in pending:
+        if not Path(shard.path).is_file():
+            return InputError(f"{shard.path}: vanished while the run read it; put it back, then run the same "
+                              "command again (finished shards are kept)")
+        if os.path.getsize(shard.path) != shard.size:
+            return InputError(f"{shard.path}: changed while the run read it; run the same command again once it "
+                              "no longer changes (finished shards are kept)")
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc)).strip()  # Ray colours its messages for a terminal
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return OutputError(f"{folder}: the Ray run failed ({first}); run the same command again to resume: finished "
+                       "shards are kept")
 
 
 def _vector_settings(settings: dict | None) -> dict:
