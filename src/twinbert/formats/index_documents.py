@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from . import jsonl
 
 DOCUMENTS_FILE, CHUNKS_FILE = "documents.jsonl", "chunks.npy"
 DOCUMENT_FILES = (DOCUMENTS_FILE, CHUNKS_FILE)
@@ -66,20 +67,12 @@ def read(folder: Path, record: Any, rows: int) -> tuple[list, list, np.ndarray, 
 def _read_documents(path: Path, count: Any) -> tuple[list, list]:
     ids: list = []
     texts: list = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}, line {line_no}: not valid JSON ({exc})") from exc
-                item = row.get("id") if isinstance(row, dict) else None
-                if isinstance(item, bool) or not isinstance(item, (str, int)) or not isinstance(row.get("text"), str):
-                    raise InputError(f"{path}, line {line_no}: expected {{\"id\": a string or integer, \"text\": a string}}")
-                ids.append(item)
-                texts.append(row["text"])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: missing or unreadable ({exc})") from exc
+    for line_no, row in jsonl.rows(path):
+        item = row.get("id") if isinstance(row, dict) else None
+        if isinstance(item, bool) or not isinstance(item, (str, int)) or not isinstance(row.get("text"), str):
+            raise InputError(f"{path}, line {line_no}: expected {{\"id\": a string or integer, \"text\": a string}}")
+        ids.append(item)
+        texts.append(row["text"])
     if len(set(ids)) != len(ids) or len(ids) != count:
         raise InputError(f"{path}: holds {len(ids)} documents ({len(set(ids))} distinct ids) but meta.json says "
                          f"count={count}")

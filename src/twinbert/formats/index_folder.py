@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..similarity import METRICS
+from . import jsonl
 from .atomic import atomic_folder, clean_stale, fsync_dir, hold, release
 from .index_documents import DOCUMENT_FILES
 from .mapped import mapped_blocks
@@ -331,25 +332,17 @@ def _read_items(path: Path, count: int) -> tuple[list, list]:
     ids: list = []
     texts: list = []
     seen: set = set()
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}, line {line_no}: not valid JSON ({exc})") from exc
-                if not isinstance(row, dict) or "id" not in row:
-                    raise InputError(f"{path}, line {line_no}: expected an object with \"id\" and \"text\"")
-                item, text = row["id"], row.get("text")
-                if isinstance(item, bool) or not isinstance(item, (str, int)) or item in seen:
-                    raise InputError(f"{path}, line {line_no}: id {item!r} is duplicate or not a string/integer")
-                if text is not None and not isinstance(text, str):
-                    raise InputError(f"{path}, line {line_no}: \"text\" must be a string or null")
-                seen.add(item)
-                ids.append(item)
-                texts.append(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable ({exc})") from exc
+    for line_no, row in jsonl.rows(path):
+        if not isinstance(row, dict) or "id" not in row:
+            raise InputError(f"{path}, line {line_no}: expected an object with \"id\" and \"text\"")
+        item, text = row["id"], row.get("text")
+        if isinstance(item, bool) or not isinstance(item, (str, int)) or item in seen:
+            raise InputError(f"{path}, line {line_no}: id {item!r} is duplicate or not a string/integer")
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"{path}, line {line_no}: \"text\" must be a string or null")
+        seen.add(item)
+        ids.append(item)
+        texts.append(text)
     if len(ids) != count:
         raise InputError(f"{path}: holds {len(ids)} rows but {META_FILE} says count={count}")
     return ids, texts
