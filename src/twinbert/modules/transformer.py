@@ -202,13 +202,19 @@ class Transformer(nn.Module):
 
     def pieces(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each whole text, without special tokens and without truncation (masked-LM blocks)."""
-        if self.do_lower_case:
-            texts = [self._lower(t) for t in texts]  # as tokenize does (special tokens kept)
         if self._fast is not None:
-            self._fast.no_truncation()  # tokenize sets its own truncation again on every call
-            self._fast.no_padding()
-            return [e.ids for e in self._fast.encode_batch(list(texts), add_special_tokens=False)]
-        return self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+            return [e.ids for e in self._whole(texts)]
+        texts = [self._lower(t) for t in texts] if self.do_lower_case else list(texts)
+        return self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+
+    def _whole(self, texts: list[str]) -> list:
+        """The fast tokenizer's encodings of each whole text: lower-cased as tokenize does (special tokens
+        kept), without special tokens, truncation or padding."""
+        if self.do_lower_case:
+            texts = [self._lower(t) for t in texts]
+        self._fast.no_truncation()  # tokenize sets its own truncation again on every call
+        self._fast.no_padding()
+        return self._fast.encode_batch(list(texts), add_special_tokens=False)
 
     def pieces_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
         """(token ids, character span of each token) of each whole text, without special tokens and
@@ -217,11 +223,7 @@ class Transformer(nn.Module):
         if self._fast is None:
             raise InputError("chunking needs a fast (Rust) tokenizer, which reports each token's characters; "
                              "this model's tokenizer is a slow one (save it with tokenizer.json)")
-        lowered = [self._lower(t) for t in texts] if self.do_lower_case else list(texts)
-        self._fast.no_truncation()  # tokenize sets its own truncation again on every call
-        self._fast.no_padding()
-        return [(e.ids, [tuple(o) for o in e.offsets])
-                for e in self._fast.encode_batch(lowered, add_special_tokens=False)]
+        return [(e.ids, [tuple(o) for o in e.offsets]) for e in self._whole(texts)]
 
     @property
     def position_limit(self) -> int:
