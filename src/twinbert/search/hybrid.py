@@ -112,18 +112,18 @@ def tune(rows, dense, lexical, mask, relevant_ids, ids: list, *, depth: int, k: 
 
 
 def lexical_part(setting: Any, texts: list, threads: int, where: str) -> LexicalIndex | None:
-        """The lexical part of new rows: ``setting`` False/None (none), True (default settings) or a
-        LexicalConfig; every row needs a text."""
-        if setting is None or setting is False:
-            return None
-        config = setting if isinstance(setting, LexicalConfig) else LexicalConfig() if setting is True else None
-        if config is None:
-            raise InputError(f"{where}: lexical={setting!r}; expected True, False or a LexicalConfig", argument="lexical")
-        missing = next((i for i, t in enumerate(texts) if t is None), None)
-        if missing is not None:
-            raise InputError(f"{where}: row {missing} has no text; the lexical part indexes texts (give texts= "
-                             "with the embeddings)", argument="texts")
-        return LexicalIndex.build(texts, config, threads=threads)
+    """The lexical part of new rows: ``setting`` False/None (none), True (default settings) or a
+    LexicalConfig; every row needs a text."""
+    if setting is None or setting is False:
+        return None
+    config = setting if isinstance(setting, LexicalConfig) else LexicalConfig() if setting is True else None
+    if config is None:
+        raise InputError(f"{where}: lexical={setting!r}; expected True, False or a LexicalConfig", argument="lexical")
+    missing = next((i for i, t in enumerate(texts) if t is None), None)
+    if missing is not None:
+        raise InputError(f"{where}: row {missing} has no text; the lexical part indexes texts (give texts= "
+                         "with the embeddings)", argument="texts")
+    return LexicalIndex.build(texts, config, threads=threads)
 
 
 class HybridSearch:
