@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "pyarrow.parquet": ("pyarrow", "ray"),
     "bm25s": ("bm25s", "lexical"),
     "kiwipiepy": ("kiwipiepy", "lexical"),
+    "pymilvus": ("pymilvus", "milvus"),
 }
 
 

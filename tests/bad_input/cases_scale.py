@@ -47,7 +47,7 @@ def build(root: Path, tiny: Path) -> None:
 
 def _ray_output(folder: Path, gone: int | None = None, damaged: int | None = None) -> None:
     """A finished distributed encode (written by its own writer), then a shard deleted or damaged."""
-    from twinbert.distributed import output
+    from twinbert.formats import shard_manifest as output
 
     folder.mkdir()
     entries = []

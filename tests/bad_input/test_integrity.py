@@ -99,7 +99,7 @@ def test_compiled_folder_that_is_a_file_runs_without_traceback(model, reference,
 # ------------------------------------------------------------------------- Ray outputs: shards and manifest
 def _ray_output(folder: Path, parts: list[np.ndarray]) -> Path:
     """A finished distributed encode's folder, written by its own writer (no cluster needed)."""
-    from twinbert.distributed import output
+    from twinbert.formats import shard_manifest as output
 
     folder.mkdir()
     entries, first = [], 0
@@ -147,7 +147,7 @@ def _swap_shards(folder: Path) -> None:  # two intact shards under each other's 
 ])
 def test_readers_of_a_ray_output_verify_every_shard(tmp_path, damage, message):
     pytest.importorskip("pyarrow")
-    from twinbert.distributed.output import read_embeddings
+    from twinbert.formats.shard_manifest import read_embeddings
     from twinbert.search.ivfpq_build import embedding_shards
 
     folder = _ray_output(tmp_path / "out", PARTS)
@@ -161,9 +161,10 @@ def test_readers_of_a_ray_output_verify_every_shard(tmp_path, damage, message):
 
 def test_an_input_edited_in_place_has_its_shard_encoded_again(tiny_bert, tmp_path):
     """Same size, same rows, one line changed: the resume used to keep the old vector (it compared path,
-    size and rows). The driver's plan hashes every input, and the resume redoes the edited one's shard."""
+    size and rows). The driver hashes every input, and the resume redoes the edited one's shard."""
     pytest.importorskip("pyarrow")
-    from twinbert.distributed import job, output, shards
+    from twinbert.distributed import job, shards
+    from twinbert.formats import shard_manifest as output
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("the cat sat\ni love paris\n")
@@ -171,12 +172,19 @@ def test_an_input_edited_in_place_has_its_shard_encoded_again(tiny_bert, tmp_pat
     encoder = twinbert.load(str(tiny_bert), device="cpu")
     options = encoder.options()
 
+    folder = tmp_path / "out"
+
+    def adopt(plan) -> dict:
+        """The manifest of a run of `plan` in `folder`, the shards a previous run finished taken over."""
+        manifest = job._manifest(plan, encoder, options, None, False)
+        old = output.read_manifest(folder) if folder.is_dir() else None
+        finished = job._finished(folder, old, job._input_entries(plan), None, False) if old else {}
+        job._adopt(folder, old, manifest, finished)
+        return manifest
+
     def resume() -> list:
         plan = shards.plan(str(tmp_path / "in" / "*.txt"), None)
-        manifest = job._manifest(plan, encoder, options, None, False)
-        folder = tmp_path / "out"
-        folder.mkdir(exist_ok=True)
-        manifest["shards"] = job._resume(folder, manifest)
+        manifest = adopt(plan)
         for shard, entry in zip(plan, manifest["shards"]):  # a finished run: every shard written
             if not entry["sha256"]:
                 job._finish(shard, [{"id": np.arange(shard.first_id, shard.first_id + shard.rows),
@@ -188,10 +196,8 @@ def test_an_input_edited_in_place_has_its_shard_encoded_again(tiny_bert, tmp_pat
     first = resume()
     assert all(first)
     (tmp_path / "in" / "a.txt").write_text("the dog sat\ni love paris\n")  # same bytes count, same rows
-    plan = shards.plan(str(tmp_path / "in" / "*.txt"), None)
-    manifest = job._manifest(plan, encoder, options, None, False)
-    entries = job._resume(tmp_path / "out", manifest)
-    assert [bool(e["sha256"]) for e in entries] == [False, True]  # a.txt's shard is redone, b.txt's kept
+    manifest = adopt(shards.plan(str(tmp_path / "in" / "*.txt"), None))
+    assert [bool(e["sha256"]) for e in manifest["shards"]] == [False, True]  # a.txt's shard is redone, b.txt's kept
     assert not (tmp_path / "out" / "part-00000.parquet").exists()
 
 

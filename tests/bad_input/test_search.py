@@ -18,7 +18,8 @@ from conftest import build_tiny_bert
 import twinbert
 from twinbert.cli.main import build_parser, main
 from twinbert.errors import InputError, OutputError
-from twinbert.search import Index, fingerprint, paraphrase_mining, semantic_search
+from twinbert.formats import hashing
+from twinbert.search import Index, paraphrase_mining, semantic_search
 
 TEXTS = ["the cat sat on the mat", "a dog is happy", "i love paris", "the man ran in the park"]
 
@@ -109,13 +110,13 @@ def test_an_index_without_fingerprint_still_loads_and_checks_the_name(models, tm
 def test_the_weights_are_hashed_once_until_they_change(models, monkeypatch):
     encoder = twinbert.load(str(models["first"]))
     calls = []
-    real = fingerprint.hashlib.blake2b
-    monkeypatch.setattr(fingerprint.hashlib, "blake2b", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = fingerprint.fingerprint(encoder)
-    assert fingerprint.fingerprint(encoder) == first and len(calls) == 1
+    real = hashing.hashlib.blake2b
+    monkeypatch.setattr(hashing.hashlib, "blake2b", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = hashing.model_fingerprint(encoder)
+    assert hashing.model_fingerprint(encoder) == first and len(calls) == 1
     with torch.no_grad():
         next(encoder.parameters()).mul_(1)  # changed in place (same values): hashed again
-    assert fingerprint.fingerprint(encoder) == first and len(calls) == 2
+    assert hashing.model_fingerprint(encoder) == first and len(calls) == 2
 
 
 # ------------------------------------------------------------------ 8. NaN and infinite vectors

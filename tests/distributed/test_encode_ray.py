@@ -17,9 +17,9 @@ import pytest
 import twinbert
 from twinbert.cli.main import main
 from twinbert.distributed import encode_dataset, encode_files
-from twinbert.distributed.output import read_embeddings
 from twinbert.encode_file import encode_file
 from twinbert.errors import MissingExtraError
+from twinbert.formats.shard_manifest import read_embeddings
 
 from .conftest import SHARDS, encode_workers, sentence, write_shards
 
@@ -97,6 +97,74 @@ def test_cli_seven_uneven_shards_on_two_nodes_equal_a_local_encode(cluster, tiny
     got = read_embeddings(out)[1]
     np.testing.assert_allclose(got[5], tiny.encode([edited.rstrip("\n")])[0], atol=1e-6, rtol=0)
     np.testing.assert_allclose(np.delete(got, 5, axis=0), np.delete(vectors, 5, axis=0), atol=1e-6, rtol=0)
+
+
+def test_the_actor_pool_starts_while_the_driver_prepares(cluster, tiny, tiny_bert, tmp_path, monkeypatch):
+    """Issue 27: Ray's fixed start-up (workers, actors loading the model) runs beside the driver's own model
+    load, fingerprint and input hashing, not after them. The driver's preparation here waits until an encode
+    actor of this run exists: before, the pool started only once the manifest was written, so it never would."""
+    from twinbert.distributed import job
+
+    before, real, seen = set(encode_workers(cluster)), job._prepare, []
+
+    def prepare_once_the_pool_runs(*args):
+        deadline = time.monotonic() + 180
+        while not set(encode_workers(cluster)) - before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        seen.append(bool(set(encode_workers(cluster)) - before))
+        return real(*args)
+
+    monkeypatch.setattr(job, "_prepare", prepare_once_the_pool_runs)
+    texts = write_shards(tmp_path / "in", [("a.txt", 30), ("b.txt", 0), ("c.txt", 12)])
+    summary = encode_files(str(tmp_path / "in" / "*.txt"), tmp_path / "out", str(tiny_bert), address=cluster.address,
+                           show_progress=False, model_kwargs={"device": "cpu"})
+    assert seen == [True]
+    timings = summary["timings"]
+    assert set(timings) == {"ray_init", "prepared", "first_batch", "done"}
+    assert timings["ray_init"] <= timings["prepared"] <= timings["first_batch"] <= timings["done"]
+    ids, vectors = read_embeddings(tmp_path / "out")
+    assert ids.tolist() == list(range(42))
+    np.testing.assert_allclose(vectors, local_reference(tiny, texts, tmp_path), atol=1e-6, rtol=0)
+
+
+def test_the_driver_reaches_ray_init_and_the_read_tasks_run_without_torch(tiny_bert):
+    """torch (seconds to import) is for the model loads, which run beside Ray's start-up: the driver's path
+    up to ray.init (plan, name resolution) and the read tasks' workers import none of it."""
+    code = ("import sys\nfrom twinbert.distributed import job, shards\nfrom twinbert.distributed.actor import EncodeActor\n"
+            "job._check_model('all-MiniLM-L6-v2'); job._check_model(sys.argv[1])\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_bert)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+class _Source:
+    """What _Stream asks of a Ray Dataset: iter_batches, here over a list (an exception in it is raised)."""
+
+    def __init__(self, items):
+        self.items, self.pulled = items, 0
+
+    def iter_batches(self, **kwargs):
+        for item in self.items:
+            if isinstance(item, Exception):
+                raise item
+            self.pulled += 1
+            yield item
+
+
+def test_the_stream_hands_over_batches_and_errors_and_stops_when_closed():
+    from twinbert.distributed.job import _Stream
+
+    assert list(_Stream(_Source([1, 2, 3]), RuntimeError)) == [1, 2, 3]
+    with pytest.raises(ValueError, match="boom"):
+        list(_Stream(_Source([1, ValueError("boom"), 2]), RuntimeError))
+    source = _Source(range(10_000))
+    stream = _Stream(source, RuntimeError)
+    assert next(iter(stream)) == 0
+    stream.close()
+    time.sleep(0.5)
+    pulled = source.pulled
+    time.sleep(0.5)
+    assert source.pulled == pulled <= _Stream.DEPTH + 2  # closed: it stopped pulling (the queue held a few)
 
 
 def big_input(folder: Path) -> list[str]:

@@ -70,8 +70,9 @@ def test_bad_parameters_are_refused_before_any_work(data):
 def encoded_folder(tiny_bert, folder, texts_per_shard):
     """An output folder like `twinbert encode --engine ray` writes, made locally (no Ray needed here)."""
     pytest.importorskip("pyarrow")
-    from twinbert.distributed import job, output
+    from twinbert.distributed import job
     from twinbert.distributed.shards import plan
+    from twinbert.formats import shard_manifest as output
 
     encoder = twinbert.load(str(tiny_bert), device="cpu")
     inputs = folder / "in"

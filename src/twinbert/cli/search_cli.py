@@ -16,8 +16,8 @@ def register(sub) -> None:
         v = verbs.add_parser(verb, help=purpose.split(";")[0], description=purpose)
         v.add_argument("index", help="index folder" + (" to create" if verb == "build" else " to extend"))
         v.add_argument("--input", "-i", default=None,
-                       help="texts: .txt / .csv / .tsv / .jsonl (with --column); build --backend ivfpq: also the "
-                            "output folder of `twinbert encode --engine ray` (read shard by shard)")
+                       help="texts: .txt / .csv / .tsv / .jsonl (with --column); build --backend ivfpq or milvus: "
+                            "also the output folder of `twinbert encode --engine ray` (read shard by shard)")
         v.add_argument("--column", "-c", default=None, help="column / field holding the text (.csv/.tsv/.jsonl)")
         v.add_argument("--ids-column", default=None, help="column/field holding unique ids (default: row numbers)")
         v.add_argument("--embeddings", default=None, help="a .npy of precomputed vectors (with --input for texts)")
@@ -28,11 +28,14 @@ def register(sub) -> None:
                                 "files (they are kept)")
             v.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"],
                            help="similarity the index ranks by (default cosine)")
-            v.add_argument("--backend", default="flat", choices=["flat", "hnsw", "ivf", "ivfpq", "int8", "binary"],
+            v.add_argument("--backend", default="flat",
+                           choices=["flat", "hnsw", "ivf", "ivfpq", "int8", "binary", "milvus"],
                            help="flat = exact; hnsw / ivf = approximate; ivfpq = compressed (PQ codes in memory, "
                                 "re-scored from the memory-mapped vectors); int8 / binary = every row's int8 or "
                                 "sign-bit code scanned, the best re-scored from the memory-mapped vectors (4x / "
-                                "~27x less memory); all but flat need faiss: pip install 'twinbert[faiss]'")
+                                "~27x less memory); all but flat and milvus need faiss: pip install 'twinbert[faiss]'; "
+                                "milvus = the rows in a Milvus collection (--uri), the folder only names it: "
+                                "pip install 'twinbert[milvus]'")
             v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                            help="backend parameter, e.g. M=48, ef_construction=200, nlist=1024; a fixed "
                                 "ef_search=... (hnsw), nprobe=... (ivf, ivfpq) or rerank=... (int8, binary) "
@@ -40,6 +43,7 @@ def register(sub) -> None:
             v.add_argument("--recall-target", type=float, default=0.95, metavar="R",
                            help="approximate backends: tune ef_search / nprobe / rerank to the smallest value "
                                 "whose recall@10 against the exact search reaches R (default 0.95)")
+            _add_milvus(v)
             common.add_chunking(v)  # the texts are documents: stored as chunks, searched as documents
             v.add_argument("--lexical", action="store_true",
                            help="also index the texts for lexical (BM25) and hybrid search (search --mode); "
@@ -101,6 +105,46 @@ def register(sub) -> None:
 _QUERY_PROMPT = "the model's query prompt when it declares query and passage prompts, else its default prompt"
 
 
+def _add_milvus(parser) -> None:
+    """--backend milvus: where the collection is and how the engine indexes it (twinbert.search.milvus_engine's
+    MilvusConfig; its other fields and the index type's parameters go through --param)."""
+    from dataclasses import fields
+
+    from ..search.milvus_engine import INDEX_TYPES, MilvusConfig
+
+    default = {f.name: f.default for f in fields(MilvusConfig)}
+    parser.add_argument("--uri", default=None, help="--backend milvus: a Milvus server (http://host:19530) or a local "
+                                                    "milvus-lite file (name.db); credentials from $MILVUS_TOKEN")
+    parser.add_argument("--collection", default=default["collection"],
+                        help=f"--backend milvus: the collection (default {default['collection']}); a build into an "
+                             "existing one of the same model inserts only the ids it lacks (a killed build resumes)")
+    parser.add_argument("--index-type", default=default["index_type"], choices=list(INDEX_TYPES),
+                        help=f"--backend milvus: the engine's index ({', '.join(f'{k} = {v}' for k, v in INDEX_TYPES.items())}; "
+                             f"default {default['index_type']}); parameters with --param (M, ef_construction, "
+                             "ef_search, nlist, nprobe, m, nbits, batch_rows, timeout, consistency)")
+    parser.add_argument("--engine-analyser", default=None, metavar="JSON",
+                        help="--backend milvus --lexical: the engine's analyzer_params (e.g. lindera with ko-dic on "
+                             "Milvus 2.6+), raw texts sent; default: twinbert's analyser, terms joined by spaces")
+    parser.add_argument("--force", action="store_true",
+                        help="--backend milvus: insert into a collection built by another model")
+
+
+def _milvus_settings(args) -> dict:
+    """Index.build's Milvus keyword arguments from the flags."""
+    import json
+
+    from ..errors import InputError
+
+    settings = {"uri": args.uri, "collection": args.collection, "index_type": args.index_type, "force": args.force,
+                "show_progress": not args.json}
+    if args.engine_analyser is not None:
+        try:
+            settings["engine_analyser"] = json.loads(args.engine_analyser)
+        except ValueError as exc:
+            raise InputError(f"--engine-analyser {args.engine_analyser!r}: not JSON ({exc})") from exc
+    return {k: v for k, v in settings.items() if v is not None}
+
+
 def _add_index_model(parser, verb: str) -> None:
     """--model (default: the model the index was built with) and --force."""
     common.add_model(parser)
@@ -152,15 +196,19 @@ def run_index(args) -> int:
 
     if args.verb == "build":  # before any work: the folder must be free, or --overwrite given
         check_save_path(args.index, args.overwrite, sources=[args.model])
+        if args.backend != "milvus" and args.uri is not None:
+            raise InputError(f"--uri names a Milvus server, but --backend is {args.backend}; add --backend milvus")
     if args.verb == "build" and args.backend == "ivfpq" and args.input and Path(args.input).is_dir():
         return _build_from_shards(args)
+    if args.verb == "build" and args.backend == "milvus" and args.input and Path(args.input).is_dir():
+        return _milvus_from_shards(args)
     texts, ids = _rows(args)
     if args.verb == "build":
         encoder = common.load_model(args) if args.embeddings is None else None
         index = Index.build(texts=texts, embeddings=args.embeddings, ids=ids, encoder=encoder, metric=args.metric,
                             backend=args.backend, model_name=args.model if encoder is None else None,
                             recall_target=args.recall_target, **_prompt(args), **_params(args.param),
-                            lexical=_lexical(args),
+                            lexical=_lexical(args), **(_milvus_settings(args) if args.backend == "milvus" else {}),
                             **{k: v for k, v in common.chunking_kwargs(args).items() if v is not None})
     else:
         if not Path(args.index).is_dir():
@@ -202,6 +250,20 @@ def _build_from_shards(args) -> int:
                "backend_params": index.backend_params, "tuning": index.tuning}
     common.emit(summary, args.json, f"build: {args.index} now holds {len(index)} vectors ({index.dimension}-dim, "
                 f"{index.metric}, ivfpq){_tuned(index.tuning)}")
+    return 0
+
+
+def _milvus_from_shards(args) -> int:
+    from ..search.milvus_ingest import build_from_shards
+
+    index = build_from_shards(args.input, args.index, metric=args.metric, lexical=_lexical(args),
+                              overwrite=args.overwrite, **_milvus_settings(args), **_params(args.param))
+    summary = {"index": str(args.index), "verb": "build", "count": len(index), "dimension": index.dimension,
+               "metric": index.metric, "backend": index.backend, "model": index.model_name,
+               "backend_params": index.backend_params,
+               "lexical": None if index.lexical is None else index.lexical.record()}
+    common.emit(summary, args.json, f"build: {args.index} names collection {index.collection!r} at {index.uri}, which "
+                f"now holds {summary['count']} vectors ({index.dimension}-dim, {index.metric}, milvus)")
     return 0
 
 

@@ -5,11 +5,11 @@ reader's docstring says otherwise; only the file format's own escaping is undone
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..formats.hashing import files_sha256
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,6 @@ class RetrievalData:
 Example = PairExample | TripletExample | TextExample | RetrievalData
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass
 class Dataset:
     """What a reader returns.
@@ -101,13 +92,7 @@ class Dataset:
         """Hex sha256 of the source file (equal to ``sha256sum FILE``). For a dataset read
         from several files (Cranfield) it is the sha256 of the ``sha256sum``-style listing
         ``"<sha256>  <file name>\\n"`` of every file, sorted by file name."""
-        files = self.files or (self.path,)
-        if len(files) == 1:
-            return file_sha256(files[0])
-        listing = "".join(
-            f"{file_sha256(p)}  {p.name}\n" for p in sorted(files, key=lambda p: p.name)
-        )
-        return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+        return files_sha256(self.files or (self.path,))
 
     @property
     def retrieval(self) -> RetrievalData:

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.examples import file_sha256
 from ..errors import InputError
 from ..formats.texts import count_texts, read_texts, text_format
 
@@ -27,7 +26,6 @@ class Shard:
     first_id: int       # id of its first row
     size: int           # bytes, recorded to tell a changed input on resume
     column: str | None  # the column / field of the text (None for .txt)
-    sha256: str = ""    # of the file's bytes: an input edited in place (same size, same rows) is noticed
 
 
 def expand(inputs: str | os.PathLike | list) -> list[Path]:
@@ -63,14 +61,15 @@ def read_rows(path: str | Path, column: str | None) -> list[str]:
 
 def plan(inputs, column: str | None) -> list[Shard]:
     """The shards of ``inputs``, every file counted (and so checked) before any work. ``column`` names the
-    text of .csv / .tsv / .jsonl / .parquet files; plain-text files among them need none and ignore it."""
+    text of .csv / .tsv / .jsonl / .parquet files; plain-text files among them need none and ignore it.
+    The files are hashed later, once, for the manifest (twinbert.distributed.job), beside Ray's start-up."""
     paths = expand(inputs)
     mixed = any(text_format(p) != ".txt" or p.suffix.lower() in PARQUET for p in paths)
     shards, first = [], 0
     for k, path in enumerate(paths):
         own = None if mixed and text_format(path) == ".txt" and path.suffix.lower() not in PARQUET else column
         rows = count_rows(path, own)
-        shards.append(Shard(k, str(path), rows, first, path.stat().st_size, own, file_sha256(path)))
+        shards.append(Shard(k, str(path), rows, first, path.stat().st_size, own))
         first += rows
     if first == 0:
         raise InputError(f"{inputs}: no texts to encode", argument="input")

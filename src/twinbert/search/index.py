@@ -24,6 +24,7 @@ import torch
 from ..checks import positive_int
 from ..errors import InputError
 from ..formats import index_folder
+from ..formats.hashing import model_fingerprint as fingerprint
 from ..formats.index_folder import BACKENDS, META_FILE, IndexFolder
 from ..similarity import check_metric, normalize
 from ._faiss import FaissBackend, require_faiss
@@ -31,7 +32,7 @@ from .backends import OUT_OF_REACH, SEARCH_KNOBS, build_ann, check_params, read_
 from .backends import tune_ann as tune_search_knob  # tuning.tune, + ivfpq's rerank (names: tests/test_imports.py)
 from .documents import Documents, chunked_rows
 from .exact import search_checked
-from .fingerprint import fingerprint, mismatch
+from .fingerprint import mismatch
 from .hybrid import HybridSearch, check_mode, lexical_part
 from .prompts import corpus_kwargs, role_kwargs, settings_with
 from .rows import as_float32, index_rows
@@ -167,7 +168,9 @@ class Index(HybridSearch):
             metric: ``cosine``, ``dot``, ``euclidean`` or ``manhattan``.
             backend: ``flat`` (exact); ``hnsw`` or ``ivf`` (approximate); ``ivfpq``, ``int8`` or
                 ``binary`` (compressed codes in memory, re-scored exactly from the stored vectors,
-                memory-mapped once saved and loaded); all but flat need faiss.
+                memory-mapped once saved and loaded); all but flat need faiss. ``milvus``: the rows go
+                to a Milvus collection (``uri=``, ``collection=``, ``index_type=``, ...: see
+                twinbert.search.milvus and docs/milvus.md); the index returned is a MilvusIndex.
             model_name: the model behind ``embeddings`` when no encoder is given.
             recall_target: approximate backends only: unless ``ef_search`` / ``nprobe`` (``rerank``
                 for int8 and binary) is given,
@@ -194,6 +197,13 @@ class Index(HybridSearch):
         metric = check_metric(metric)
         if backend not in BACKENDS:
             raise InputError(f"backend={backend!r} is not supported; accepted: {', '.join(BACKENDS)}")
+        if backend == "milvus":  # the rows go to a Milvus collection: twinbert.search.milvus
+            from .milvus import MilvusIndex
+
+            return MilvusIndex.build(texts, embeddings, ids, encoder, metric, model_name=model_name,
+                                     prompt_name=prompt_name, prompt=prompt, lexical=lexical,
+                                     lexical_threads=lexical_threads, chunking=chunking, chunk_tokens=chunk_tokens,
+                                     overlap=overlap, **backend_params)
         if backend == "flat":
             if backend_params:
                 raise InputError(f"unknown parameter(s) {', '.join(sorted(backend_params))} for "
@@ -505,6 +515,10 @@ class Index(HybridSearch):
     def load(cls, path: str | os.PathLike) -> Index:
         """Read an index folder written by :meth:`save`, checking every file."""
         folder = index_folder.read(path)
+        if folder.backend == "milvus":  # meta.json names the collection: twinbert.search.milvus
+            from .milvus import MilvusIndex
+
+            return MilvusIndex.from_folder(folder, path)
         ann = None
         if folder.ann_path is not None:
             ann = read_ann(folder, described_by=META_FILE)

@@ -1,5 +1,5 @@
 """Build an ivfpq index from embedding shards without holding them all: the output folder of a distributed
-encode (manifest.json + Parquet shards, see twinbert.distributed.output) or .npy files.
+encode (manifest.json + Parquet shards, see twinbert.formats.shard_manifest) or .npy files.
 
 Memory stays at one shard plus the training sample plus the PQ codes: the quantizer is trained on a random
 sample of rows (``train_size``, read shard by shard), then each shard is read once, written into
@@ -29,6 +29,7 @@ from ..formats.index_folder import (
     write_meta,
 )
 from ..formats.mapped import drop_pages
+from ..formats.shard_manifest import read_complete, read_shard
 from ..progress import Progress
 from ..similarity import check_metric
 from .ivfpq import IvfPqBackend, check_params, fill_params
@@ -48,20 +49,13 @@ class EmbeddingShards:
         path = self.files[k]
         if path.suffix == ".npy":
             return np.asarray(np.load(path, mmap_mode="r"), np.float32), None, None
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy()
-        texts = table.column("text").to_pylist() if "text" in table.column_names else None
-        return flat.reshape(table.num_rows, self.dimension).astype(np.float32, copy=False), \
-            table.column("id").to_numpy(), texts
+        ids, vectors, texts = read_shard(path, self.dimension, texts=True)
+        return vectors, ids, texts
 
 
 def embedding_shards(source: str | os.PathLike | list) -> EmbeddingShards:
     """The shards of a distributed encode's folder (complete runs only), or of .npy files."""
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        from ..distributed.output import read_complete
-
         folder = Path(source)
         manifest = read_complete(folder, argument="input")  # every shard there, with its recorded sha256
         return EmbeddingShards([folder / s["file"] for s in manifest["shards"]], [s["rows"] for s in manifest["shards"]],

@@ -1,15 +1,18 @@
-"""The output folder of a distributed encode: Parquet shards and the manifest that vouches for them.
+"""The output folder of a distributed encode: Parquet shards of vectors and the manifest that vouches for them.
 
     OUT/
       manifest.json          format, model (name, settings, fingerprint), column, dimension, rows, complete,
-                             and per shard: input file (path, bytes, rows), first id, output file, its sha256
+                             and per shard: input file (path, bytes, sha256, rows), first id, output file,
+                             its sha256 (null until the shard is written)
       part-00000.parquet     id int64, embedding list<float32>, [text string]: input file 0's rows, by id
       part-00001.parquet     ...
 
-Each shard is written under a temporary name, fsynced and renamed; then the manifest (also atomic) records
-its sha256. So after a crash a shard file is either vouched for (same bytes as recorded: kept) or not
-(redone): a re-run never trusts a file the manifest does not describe, nor a temp a killed run left. A
-reader checks the same (read_complete): every shard there, with its recorded sha256 and rows.
+Written by twinbert.distributed (encode_files), read by read_embeddings (below) and by
+twinbert.search.ivfpq_build (an IVF-PQ index built shard by shard). Each shard is written under a temporary
+name, fsynced and renamed; then the manifest (also atomic) records its sha256. So after a crash a shard file
+is either vouched for (same bytes as recorded: kept) or not (redone): a re-run never trusts a file the
+manifest does not describe, nor a temp a killed run left. A reader checks the same (read_complete): every
+shard there, with its recorded sha256 and rows. Parquet is read and written with pyarrow (the `ray` extra).
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data.examples import file_sha256
 from ..errors import InputError, OutputError
-from ..formats.atomic import atomic_file, atomic_path, clean_stale
+from ..extras import require
+from .atomic import atomic_file, atomic_path, clean_stale
+from .hashing import file_sha256
 
 FORMAT = "twinbert-embeddings"
 FORMAT_VERSION = 1
@@ -31,6 +35,16 @@ MANIFEST = "manifest.json"
 
 def shard_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
+
+
+def new_manifest(model: dict[str, Any] | None, column: str | None, text: bool, dimension: int,
+                 inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest of a run not yet done: ``inputs`` holds, per input file in order, its ``input`` path,
+    ``input_bytes``, ``input_sha256``, ``rows`` and ``first_id``; each gets its shard's file name and a
+    null sha256. model: the record of the model (name, settings, fingerprint); text: shards keep the texts."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model, "column": column, "text": text,
+            "dimension": dimension, "rows": sum(entry["rows"] for entry in inputs), "complete": False,
+            "shards": [{"file": shard_name(k), **entry, "sha256": None} for k, entry in enumerate(inputs)]}
 
 
 def check_output_dir(output: str | os.PathLike, inputs: list[str]) -> Path:
@@ -54,6 +68,7 @@ def check_output_dir(output: str | os.PathLike, inputs: list[str]) -> Path:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of ``folder`` (None when there is none); InputError when it is not one."""
     path = folder / MANIFEST
     if not path.is_file():
         return None
@@ -79,9 +94,7 @@ def verified(folder: Path, entry: dict[str, Any]) -> bool:
 
 def write_shard(folder: Path, index: int, ids: np.ndarray, vectors: np.ndarray, texts: list | None) -> str:
     """Write one shard atomically; returns its sha256."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    pa, pq = _pyarrow()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     offsets = np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32)
     columns = {"id": pa.array(ids, pa.int64()),
@@ -101,10 +114,8 @@ def write_shard(folder: Path, index: int, ids: np.ndarray, vectors: np.ndarray, 
 def read_complete(folder: str | os.PathLike, argument: str | None = None) -> dict[str, Any]:
     """The manifest of a finished output folder, every shard checked against it before any is read: there,
     with the sha256 recorded when it was written and the rows its entry says. The one check for every reader
-    of a distributed encode's output (read_embeddings, twinbert.search.ivfpq_build)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    of a distributed encode's output (read_embeddings, twinbert.search.ivfpq_build). argument: the argument
+    that named the folder, for the error."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest is None or not manifest.get("complete"):
@@ -114,43 +125,59 @@ def read_complete(folder: str | os.PathLike, argument: str | None = None) -> dic
     dimension = manifest.get("dimension")
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension <= 0:
         raise InputError(f"{path}: field 'dimension' is {dimension!r}; expected a positive integer", argument=argument)
-    total = 0
-    for k, entry in enumerate(manifest["shards"]):
-        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or Path(entry["file"]).name != \
-                entry["file"] or isinstance(entry.get("rows"), bool) or not isinstance(entry.get("rows"), int):
-            raise InputError(f"{path}: shard entry {k} is not a {{\"file\", \"rows\", \"sha256\"}} record",
-                             argument=argument)
-        shard = folder / entry["file"]
-        if not shard.is_file():
-            raise InputError(f"{shard}: missing; {MANIFEST} lists it (shard {k}). Encode again into a new folder, "
-                             "or restore the file", argument=argument)
-        if not verified(folder, entry):
-            raise InputError(f"{shard}: damaged or changed since it was written (its sha256 differs from "
-                             f"{MANIFEST}); encode again, or restore the file", argument=argument)
-        try:
-            rows = pq.read_metadata(shard).num_rows
-        except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"{shard}: not a readable Parquet file ({exc})", argument=argument) from exc
-        if rows != entry["rows"]:
-            raise InputError(f"{shard}: holds {rows} rows but {MANIFEST} says {entry['rows']}", argument=argument)
-        total += rows
+    total = sum(_checked_rows(folder, k, entry, argument) for k, entry in enumerate(manifest["shards"]))
     if total != manifest.get("rows"):
         raise InputError(f"{path}: its shards hold {total} rows but it says rows={manifest.get('rows')!r}",
                          argument=argument)
     return manifest
 
 
+def _checked_rows(folder: Path, k: int, entry: Any, argument: str | None) -> int:
+    """The rows of shard entry k, after checking that its file is there, unchanged, and holds them."""
+    pa, pq = _pyarrow()
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or Path(entry["file"]).name != \
+            entry["file"] or isinstance(entry.get("rows"), bool) or not isinstance(entry.get("rows"), int):
+        raise InputError(f"{folder / MANIFEST}: shard entry {k} is not a {{\"file\", \"rows\", \"sha256\"}} record",
+                         argument=argument)
+    shard = folder / entry["file"]
+    if not shard.is_file():
+        raise InputError(f"{shard}: missing; {MANIFEST} lists it (shard {k}). Encode again into a new folder, "
+                         "or restore the file", argument=argument)
+    if not verified(folder, entry):
+        raise InputError(f"{shard}: damaged or changed since it was written (its sha256 differs from "
+                         f"{MANIFEST}); encode again, or restore the file", argument=argument)
+    try:
+        rows = pq.read_metadata(shard).num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{shard}: not a readable Parquet file ({exc})", argument=argument) from exc
+    if rows != entry["rows"]:
+        raise InputError(f"{shard}: holds {rows} rows but {MANIFEST} says {entry['rows']}", argument=argument)
+    return rows
+
+
+def read_shard(path: Path, dimension: int, texts: bool = False) -> tuple[np.ndarray, np.ndarray, list | None]:
+    """(ids int64 [rows], vectors float32 [rows, dimension], texts or None) of one shard file, in file order.
+    texts: read the text column too (None when the shard has none)."""
+    _, pq = _pyarrow()
+    table = pq.read_table(path, columns=None if texts else ["id", "embedding"])
+    flat = table.column("embedding").combine_chunks().flatten().to_numpy()
+    vectors = flat.reshape(table.num_rows, dimension).astype(np.float32, copy=False)
+    text = table.column("text").to_pylist() if texts and "text" in table.column_names else None
+    return table.column("id").to_numpy(), vectors, text
+
+
 def read_embeddings(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(ids, vectors [rows, dim] float32) of a finished output folder, shard by shard in id order, every
     shard checked first (read_complete)."""
-    import pyarrow.parquet as pq
-
     folder = Path(folder)
     manifest = read_complete(folder)
-    ids, vectors = [], []
-    for entry in manifest["shards"]:
-        table = pq.read_table(folder / entry["file"], columns=["id", "embedding"])
-        ids.append(table.column("id").to_numpy())
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy()
-        vectors.append(flat.reshape(table.num_rows, manifest["dimension"]))
-    return np.concatenate(ids), np.concatenate(vectors).astype(np.float32, copy=False)
+    shards = [read_shard(folder / entry["file"], manifest["dimension"]) for entry in manifest["shards"]]
+    return np.concatenate([ids for ids, _, _ in shards]), np.concatenate([vectors for _, vectors, _ in shards])
+
+
+def _pyarrow():
+    """(pyarrow, pyarrow.parquet); MissingExtraError naming the `ray` extra when pyarrow is not installed."""
+    pq = require("pyarrow.parquet", "reading and writing embedding shards (Parquet)")
+    import pyarrow
+
+    return pyarrow, pq
