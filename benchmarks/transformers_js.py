@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import twinbert
-from twinbert.runtime.folder import export_model
+from twinbert.export import export_model
 
 TEXTS = ["한 남자가 기타를 치고 있다.", "남자가 악기를 연주한다.", "A man is playing a guitar.",
          "대한민국의 수도는 서울이다. " * 30, ""]

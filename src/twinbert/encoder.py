@@ -88,14 +88,14 @@ class SentenceEncoder(nn.Module):
 
     @property
     def backend(self) -> str:
-        """What runs the backbone at inference: "torch", "onnx" (ONNX Runtime) or "openvino"."""
+        """What runs the backbone at inference: "torch", "onnx" (ONNX Runtime), "openvino" (or any backend
+        registered in twinbert.runtime.backends)."""
         return self.transformer.backend
 
     @property
     def precision(self) -> str:
         """The precision the backbone computes in at inference: float32, bfloat16, float16 or int8."""
-        runtime = self.transformer.runtime
-        return runtime.precision if runtime is not None else str(self.dtype).replace("torch.", "")
+        return self.transformer.backbone.precision
 
     def runtime_info(self) -> dict:
         """Backend, precision, why they were chosen and the CPU features that decided them (recorded by
@@ -105,8 +105,7 @@ class SentenceEncoder(nn.Module):
         choice = getattr(self, "choice", None)
         record = {"backend": self.backend, "precision": self.precision,
                   "reason": choice.reason if choice is not None else "set in code"}
-        if self.transformer.runtime is not None:
-            record.update(self.transformer.runtime.describe())
+        record.update(self.transformer.backbone.describe())
         return {**record, **cpu.features()}
 
     @property
@@ -160,7 +159,7 @@ class SentenceEncoder(nn.Module):
         }
 
     def info(self) -> dict:
-        cfg = self.transformer.model.config
+        cfg = self.transformer.model_config
         return {
             **self.settings(),
             "prompts": self.prompts,
@@ -302,10 +301,8 @@ class SentenceEncoder(nn.Module):
     def run(self, texts: list[str], options: EncodeOptions, progress: Progress | None = None) -> np.ndarray | list:
         """The inference path for checked texts and options: prompt, tokenize, then `run_tokens`.
         [n, dim] float32 (a list of [tokens_i, hidden] arrays for output="token")."""
-        if options.prompt:
-            texts = [options.prompt + t for t in texts]
+        texts, prompt_length = self.apply_prompt(texts, options.prompt)
         tokens = self.transformer.tokenize(texts).warn_truncated(self.max_seq_length)
-        prompt_length = self._prompt_length(options.prompt) if options.prompt else 0
         return self.run_tokens(tokens.input_ids, tokens.token_type_ids, options, prompt_length=prompt_length,
                                progress=progress)
 
@@ -344,7 +341,8 @@ class SentenceEncoder(nn.Module):
 
         if input_ids:
             batching.run_batches(input_ids, token_type_ids, self.transformer.pad_id, store,
-                                 batch_tokens=batch_tokens or options.batch_tokens, device=self.device,
+                                 batch_tokens=batch_tokens or options.batch_tokens,
+                                 device=self.transformer.backbone.device,
                                  context=modes_of_this_thread, workers=self.workers)
         if options.truncate_dim is not None and options.output != "token":
             result = truncate(result, options.truncate_dim, options.normalize)
@@ -352,9 +350,9 @@ class SentenceEncoder(nn.Module):
 
     @property
     def workers(self) -> int | None:
-        """How many batches run at once on the CPU: ONNX Runtime / OpenVINO say how many workers they take;
-        None lets the batching engine decide (torch)."""
-        return getattr(self.transformer.runtime, "workers", None)
+        """How many batches run at once on the CPU: the backbone says (ONNX Runtime / OpenVINO: the workers
+        they take); None lets the batching engine decide (torch)."""
+        return self.transformer.backbone.workers
 
     def _embed_batch(self, batch: tuple, options: EncodeOptions, head: list[nn.Module],
                      prompt_length: int) -> torch.Tensor:
@@ -362,13 +360,10 @@ class SentenceEncoder(nn.Module):
         output="all_layers", or the [rows, tokens, hidden] token states for output="token"."""
         ids, mask, types = batch
         features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        runtime = self.transformer.runtime
-        if runtime is not None and options.precision not in (None, runtime.precision):
-            features["torch"] = True  # a call's own precision: torch autocast, as without a runtime
         if prompt_length:
             features["prompt_length"] = prompt_length
         every = options.hidden_states is not None or options.output == "all_layers"
-        features = self.transformer(features, all_layers=every)
+        features = self.transformer(features, all_layers=every, precision=options.precision)
         if options.output == "all_layers":  # the pooling (and normalize) applied to every hidden state
             per_layer = [head[0]({**features, "token_embeddings": h, "pooler_output": None})["sentence_embedding"]
                          for h in features["all_layer_embeddings"]]
@@ -382,11 +377,17 @@ class SentenceEncoder(nn.Module):
             return l2(states) if options.normalize else states
         return self.pool_and_project(features, head)["sentence_embedding"].float()
 
-    def _prompt_length(self, prompt: str) -> int:
-        """Tokens of the prompt at the start of every input, the special token before it included and a
-        trailing special token not (sentence-transformers' rule, for Pooling's include_prompt=False)."""
+    def apply_prompt(self, texts: list[str], prompt: str | None) -> tuple[list[str], int]:
+        """The prompt rule, the one place it is written (encode, the server's routes and training call it):
+        `prompt` (a call's resolved prompt text, `options.prompt`; None or "": none) put before every text,
+        and prompt_length, the tokens it takes at the start of each tokenized row: the special token before it
+        included, a trailing special token not (sentence-transformers' rule, for Pooling's
+        include_prompt=False). Returns (prompted texts, prompt_length); texts may be empty (the length alone)."""
+        if not prompt:
+            return list(texts), 0
         ids = self.transformer.tokenize([prompt]).input_ids[0]
-        return len(ids) - 1 if ids and ids[-1] in self.tokenizer.all_special_ids else len(ids)
+        length = len(ids) - 1 if ids and ids[-1] in self.tokenizer.all_special_ids else len(ids)
+        return [prompt + t for t in texts], length
 
     # ---------------------------------------------------------------- saving
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -430,7 +431,7 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
         fastest precision of `quality` ("exact", "near" or "fast") on this hardware (twinbert.runtime.choose).
     calibration: sentences of your own to fix int8 activation ranges (static int8); default dynamic int8.
     `encoder.backend` and `encoder.precision` say what runs."""
-    from .runtime import attach
+    from .runtime import attach, backends
     from .runtime.choose import choose
 
     check_device(device)
@@ -440,9 +441,11 @@ def load(name_or_path: str | os.PathLike = resolving.DEFAULT_MODEL, device: str 
         if choice.precision != "int8":
             raise InputError(f"calibration sentences are for precision='int8'; this load runs {choice.precision}",
                              argument="calibration")
-    dtype = parse_precision(choice.precision) if choice.backend == "torch" else parse_precision("float32")
+    # torch computes in its weights' dtype; every other backend builds its graph from float32 weights
+    dtype = parse_precision(choice.precision if backends.is_reference(choice.backend) else "float32")
     folder = resolving.resolve(name_or_path)
-    loaders = {**LOADERS, "Transformer": lambda path: Transformer.load(path, dtype=dtype,
+    # the torch model is built when the backend needs it: a graph read from the cache needs none
+    loaders = {**LOADERS, "Transformer": lambda path: Transformer.load(path, dtype=dtype, lazy=True,
                                                                        trust_remote_code=trust_remote_code)}
     spec = st_folder.read_folder(folder, loaders)
     transformer, rest = spec.modules[0], spec.modules[1:]

@@ -19,7 +19,7 @@ from conftest import REPO, build_tiny_unigram
 import twinbert
 from twinbert.formats.resolve import SHIPPED_DIR
 from twinbert.modules.trim import trim_to_folder
-from twinbert.runtime.folder import export_model
+from twinbert.export import export_model
 
 ST57_VENV = Path(os.environ.get("TWINBERT_ST57", REPO / ".venv-st57"))
 ST57 = ST57_VENV / "bin" / "python"

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 
 import twinbert
 from twinbert.errors import InputError, OutputError
-from twinbert.runtime.folder import export_model
+from twinbert.export import export_model
 
 ST_OV = Path(os.environ.get("TWINBERT_ST_OV", "/work/venvs/st-ov")) / "bin" / "python"
 TEXTS = ["the cat sat on the mat .", "", "i love paris and soccer", "a dog", "the man ran in the park . " * 3]

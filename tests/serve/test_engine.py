@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+import torch
 
 from twinbert.errors import InputError
 from twinbert.serve.engine import Engine, TooLong, run_rows
@@ -49,3 +50,18 @@ def test_token_ids_are_framed_checked_and_embedded_like_text(minilm):
     with pytest.raises(TooLong):
         engine.token_ids([[1000] * 300], truncate=False)
     assert len(engine.token_ids([[1000] * 300]).ids[0]) == 256
+
+
+def test_info_reports_the_backend_and_precision_that_run(tiny_bert):
+    """/info's model_dtype is what computes (ONNX Runtime int8 here), not the torch weights' float32."""
+    from fastapi.testclient import TestClient
+
+    from twinbert.serve.app import create_app
+    from twinbert.serve.load import load_served
+
+    served = load_served(str(tiny_bert), device="cpu", backend="onnx", precision="int8")
+    with TestClient(create_app(served)) as client:
+        info = client.get("/info").json()
+    assert (info["backend"], info["model_dtype"]) == ("onnx", "int8")
+    assert (info["models"][0]["backend"], info["models"][0]["precision"]) == ("onnx", "int8")
+    assert served.encoder.dtype == torch.float32  # the weights the graph was built from

@@ -119,9 +119,11 @@ def load_model(args, name: str | None = None, loader=None):
     check_device(args.device)
     runtime = {"backend": getattr(args, "runtime_backend", "auto"), "quality": getattr(args, "quality", "exact"),
                "calibration": calibration_texts(getattr(args, "calibration", None))}
+    from ..runtime.backends import is_reference
+
     if loader is None:
         from .. import load as loader
-    elif runtime["backend"] not in ("auto", "torch") or runtime["calibration"] is not None:
+    elif runtime["backend"] != "auto" and not is_reference(runtime["backend"]) or runtime["calibration"] is not None:
         from ..errors import InputError
 
         raise InputError("--backend and --calibration are for sentence encoders; this command runs in torch",

@@ -2,27 +2,44 @@
 
 This module is the seam for new runtimes and tokenizers. Everything in twinbert that turns text into
 token ids calls `Transformer.tokenize` (or `pieces` / `special_frame` for masked-LM blocks), and everything
-that turns ids into token states calls `Transformer.forward` (features dict in, features dict out). A new
-backend (ONNX Runtime, OpenVINO) replaces what `forward` runs on; a new tokenizer type (SentencePiece
-Unigram ...) plugs in behind `tokenize` / `pieces`. Nothing else needs to change.
+that turns ids into token states calls `Transformer.forward` (features dict in, features dict out), which
+hands them to the one backbone the module holds (`backbone`: torch, ONNX Runtime, OpenVINO ... one file each
+in twinbert.runtime.backends, behind one protocol); a new tokenizer type (SentencePiece Unigram ...) plugs in
+behind `tokenize` / `pieces`. Nothing else needs to change.
+
+The torch model (`model`) is built from its folder on first use: a backend that runs a cached graph needs
+none, so a load that finds its graph cached never builds it (or imports transformers' modeling code).
+Whatever needs it builds it by reading `model` (training, backend="torch", a call with a precision of its
+own, a graph not cached yet, trimming the vocabulary, the weights: parameters(), state_dict()); moves and
+casts asked for before (`.to(device)`) are applied to it then.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import nn
 
 from ..errors import InputError, ModelLoadError
+from ..formats import checkpoint
 from ..formats.checkpoint import field, load_backbone, no_progress_bars, read_json
+from ..formats.hashing import weights_state
 from ..formats.model_folder import save_model
 from ..formats.st_folder import write_tokenizer
+from ..runtime import backends
+from ..runtime.backends.torch import TorchBackbone
 
 log = logging.getLogger("twinbert")
+_BUILDING = threading.RLock()  # one lazy build at a time (the batching engine's threads may all ask at once)
+# config.json fields read before the model is built; a config without them builds the model at load
+_LIGHT_FIELDS = ("hidden_size", "num_hidden_layers", "vocab_size")
 
 
 @dataclass
@@ -75,13 +92,21 @@ class Transformer(nn.Module):
     config_keys = ("max_seq_length", "do_lower_case")
 
     def __init__(self, model, tokenizer, max_seq_length: int | None = None, do_lower_case: bool = False,
-                 has_pooler: bool = False):
+                 has_pooler: bool = False, *, config=None, build=None, dtype: torch.dtype = torch.float32,
+                 source: Path | None = None):
+        """model: the transformers model, or None with `build` (() -> (model, has_pooler)) to build it on
+        first use, `config` (its config.json's fields) meanwhile and `dtype` (the dtype the build gives).
+        source: the folder its weights came from (None: made in memory)."""
         super().__init__()
-        self.model = model
+        self._modules["model"] = model  # None until built (see `model`)
+        self._build = build
+        self.source = source
+        self.model_config = model.config if model is not None else config
+        self.built_state = weights_state(model) if model is not None and source is not None else None
+        self._built_dtype = dtype
+        self._probe = torch.empty(0, dtype=dtype)  # the device and dtype asked for while the model is not built
         self.tokenizer = tokenizer
-        limit = getattr(model.config, "max_position_embeddings", 512) or 512
-        if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-            limit -= 2  # RoBERTa positions start after the padding index
+        limit = self.position_limit
         self.max_seq_length = min(max_seq_length or limit, limit)
         self.do_lower_case = do_lower_case
         self.has_pooler = has_pooler
@@ -89,31 +114,96 @@ class Transformer(nn.Module):
         self._fast = getattr(tokenizer, "backend_tokenizer", None)
         self._specials = None  # compiled pattern of the special tokens, for do_lower_case
         self.missing_keys: list[str] = []  # head (and pooler) weights the checkpoint lacked: new, random
-        self.runtime = None  # a twinbert.runtime backbone (ONNX Runtime, OpenVINO) for inference; None: torch
+        self.backbone: backends.Backbone = TorchBackbone(self)  # what forward runs (twinbert.runtime.attach)
 
     @classmethod
     def load(cls, folder: Path, *, head: str | None = None, dtype=torch.float32,
-             trust_remote_code=False, config_overrides: dict | None = None) -> Transformer:
+             trust_remote_code=False, config_overrides: dict | None = None, lazy: bool = False) -> Transformer:
         """head: a transformers Auto class name (e.g. "AutoModelForMaskedLM") to load the backbone with
         that head on top; the weights the checkpoint lacked are listed in `missing_keys`.
-        config_overrides: config fields for the head (see load_backbone)."""
-        model, tokenizer, missing = load_backbone(folder, head=head, dtype=dtype,
-                                                  trust_remote_code=trust_remote_code,
-                                                  config_overrides=config_overrides)
+        config_overrides: config fields for the head (see load_backbone).
+        lazy: check the folder and read the tokenizer now, build the bare backbone on first use (see the
+        module docstring); a head, config overrides, .bin weights or a config.json without hidden_size,
+        num_hidden_layers and vocab_size build it now."""
+        light = _light_config(folder) if lazy and head is None and not config_overrides else None
+        if light is not None:
+            tokenizer, names = _checked(folder, light)
+            build = functools.partial(_build_backbone, folder, dtype, trust_remote_code)
+            # a guess from the tensor names, confirmed by the build (and by a cached graph's key, see
+            # twinbert.runtime.backbone): a model class without a pooler drops the file's pooler
+            has_pooler = any("pooler" in name.split(".") for name in names)
+            model, missing = None, []
+        else:
+            model, tokenizer, missing = load_backbone(folder, head=head, dtype=dtype,
+                                                      trust_remote_code=trust_remote_code,
+                                                      config_overrides=config_overrides)
+            has_pooler = getattr(model, "pooler", None) is not None and not any("pooler" in k for k in missing)
+            build = None
         path = folder / "sentence_bert_config.json"
         st_config = read_json(path) if path.is_file() else {}
         if not isinstance(st_config, dict):
             raise ModelLoadError(f"{path}: expected an object of settings, got {type(st_config).__name__}")
-        has_pooler = getattr(model, "pooler", None) is not None and not any("pooler" in k for k in missing)
         # sentence-transformers <= 5 keeps max_seq_length in sentence_bert_config.json; 6.x in the tokenizer
         max_len = field(st_config, "max_seq_length", path, "positive")
         model_max = getattr(tokenizer, "model_max_length", 0)
         if max_len is None and isinstance(model_max, (int, float)) and 0 < model_max < 100_000:
             max_len = int(model_max)
         transformer = cls(model, tokenizer, max_len, field(st_config, "do_lower_case", path, "bool", False),
-                          has_pooler)
+                          has_pooler, config=light, build=build, dtype=dtype, source=folder)
         transformer.missing_keys = missing
         return transformer
+
+    # ------------------------------------------------------------ the torch model, built on first use
+    @property
+    def model(self) -> nn.Module:
+        """The transformers model, built now if it was not yet (see the module docstring)."""
+        return self.build_model()
+
+    def build_model(self) -> nn.Module:
+        """Build the transformers model now if it was not yet; returns it."""
+        model = self._modules.get("model")
+        return model if model is not None else self._materialize()
+
+    @property
+    def built_model(self) -> nn.Module | None:
+        """The transformers model if it was built, else None (nothing is built)."""
+        return self._modules.get("model")
+
+    def _materialize(self) -> nn.Module:
+        with _BUILDING:
+            if self._modules.get("model") is not None:  # another thread built it meanwhile
+                return self._modules["model"]
+            log.debug("building the torch model of %s", self.source)
+            with torch.inference_mode(False):  # trainable tensors, whatever mode the caller is in
+                model, has_pooler = self._build()
+                model.to(self._probe.device)
+                if self._probe.dtype != self._built_dtype:  # a cast asked for before the build
+                    model.to(self._probe.dtype)
+            model.train(self.training)
+            self._modules["model"] = model
+            self.model_config, self.has_pooler = model.config, has_pooler
+            self.built_state = weights_state(model)
+            return model
+
+    def _apply(self, fn, recurse: bool = True):
+        """Moves and casts (.to, .float ...) of a model not built yet are remembered and applied at its build."""
+        if self.built_model is None:
+            self._probe = fn(self._probe)
+            return self
+        return super()._apply(fn, recurse)
+
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """Every module, the model built first (parameters(), modules() ... list the weights)."""
+        self.build_model()
+        return super().named_modules(memo, prefix, remove_duplicate)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self.build_model()  # state_dict() lists the model's tensors next
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.build_model()  # load_state_dict() fills the model's tensors next
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def replace_tokenizer(self, tokenizer) -> None:
         """Use `tokenizer` from now on (e.g. a trimmed vocabulary; the embedding table must match it)."""
@@ -127,19 +217,22 @@ class Transformer(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where the torch weights are (or go when built)."""
+        model = self.built_model
+        return next(model.parameters()).device if model is not None else self._probe.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        model = self.built_model
+        return next(model.parameters()).dtype if model is not None else self._probe.dtype
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        return int(self.model_config.hidden_size)
 
     @property
     def num_layers(self) -> int:
-        return int(self.model.config.num_hidden_layers)
+        return int(self.model_config.num_hidden_layers)
 
     def tokenize(self, texts: list[str], pairs: list[str] | None = None) -> Tokenized:
         """Token ids of each text (or text pair), truncated to max_seq_length tokens: the one place that
@@ -229,8 +322,8 @@ class Transformer(nn.Module):
     def position_limit(self) -> int:
         """The most tokens one forward can take: the position table's size (RoBERTa-style models less
         the two positions before the first token); max_seq_length is at most this."""
-        limit = getattr(self.model.config, "max_position_embeddings", 512) or 512
-        if getattr(self.model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit = getattr(self.model_config, "max_position_embeddings", 512) or 512
+        if getattr(self.model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
             limit -= 2  # RoBERTa positions start after the padding index
         return limit
 
@@ -248,43 +341,45 @@ class Transformer(nn.Module):
         has more than one token type (RoBERTa-style models have one and must not get them)."""
         kwargs = {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
         types = features.get("token_type_ids")
-        if types is not None and getattr(self.model.config, "type_vocab_size", 0) > 1:
+        if types is not None and getattr(self.model_config, "type_vocab_size", 0) > 1:
             kwargs["token_type_ids"] = types
         return kwargs
 
     @property
     def backend(self) -> str:
-        """What runs the backbone at inference: "torch", "onnx" or "openvino" (twinbert.runtime)."""
-        return self.runtime.backend if self.runtime is not None else "torch"
+        """What runs the backbone at inference: the backbone's backend name (twinbert.runtime.backends)."""
+        return self.backbone.backend
+
+    def reference_backbone(self) -> backends.Backbone:
+        """The torch backbone (the registry's reference), its model built if it was not."""
+        return backends.reference().open(self, None)
+
+    def backbone_for(self, precision: str | None = None) -> backends.Backbone:
+        """The backbone of one call: the one held, or the torch one where that cannot serve: gradients (a
+        compiled graph has none) or a call's own precision other than the backbone's (torch autocast)."""
+        backbone = self.backbone
+        if backbone.differentiable:
+            return backbone
+        if torch.is_grad_enabled() or precision not in (None, backbone.precision):
+            return self.reference_backbone()
+        return backbone
 
     def train(self, mode: bool = True) -> Transformer:
-        """Training runs in torch: a runtime compiled from the weights before training would go stale as
-        they change, so it is dropped here (evaluation during training then encodes with the weights
-        being trained)."""
-        if mode and self.runtime is not None:
+        """Training runs in torch: a graph compiled from the weights before training would go stale as
+        they change, so the torch backbone takes its place here (evaluation during training then encodes
+        with the weights being trained)."""
+        if mode and not self.backbone.differentiable:
             log.info("training: the %s backend is dropped, the model runs in torch from here on",
-                     self.runtime.backend)
-            self.runtime = None
+                     self.backbone.backend)
+            self.backbone = self.reference_backbone()
         return super().train(mode)
 
-    def forward(self, features: dict, all_layers: bool = False) -> dict:
+    def forward(self, features: dict, all_layers: bool = False, precision: str | None = None) -> dict:
         """features (input_ids, attention_mask, token_type_ids) -> the same dict with token_embeddings
         (last layer), all_layer_embeddings (every hidden state, 0 = embeddings; only with all_layers) and
-        pooler_output (None for a model without a trained pooler). At inference with a runtime attached
-        (ONNX Runtime, OpenVINO: twinbert.runtime) the runtime computes them; gradients need torch, and
-        features["torch"] = True asks for torch (an encode call with a precision of its own: autocast)."""
-        if self.runtime is not None and not self.training and not torch.is_grad_enabled() \
-                and not features.get("torch"):
-            return self.runtime.forward(features, all_layers, self.has_pooler)
-        return self.forward_torch(features, all_layers)
-
-    def forward_torch(self, features: dict, all_layers: bool = False) -> dict:
-        """forward() through the torch backbone."""
-        out = self.model(**self.model_inputs(features), output_hidden_states=all_layers, return_dict=True)
-        features["token_embeddings"] = out.last_hidden_state
-        features["all_layer_embeddings"] = out.hidden_states if all_layers else None
-        features["pooler_output"] = getattr(out, "pooler_output", None) if self.has_pooler else None
-        return features
+        pooler_output (None for a model without a trained pooler), computed by the backbone of the call
+        (`backbone_for(precision)`: the one held, or torch for gradients or a precision of the call's own)."""
+        return self.backbone_for(precision).forward(features, all_layers)
 
     def save(self, path, overwrite: bool = False) -> Path:
         """Write the backbone with its head as a Hugging Face folder (config.json, model.safetensors,
@@ -297,3 +392,44 @@ class Transformer(nn.Module):
             self.model.save_pretrained(str(folder), safe_serialization=True)
         write_tokenizer(self.tokenizer, folder, self.max_seq_length)
         (folder / "sentence_bert_config.json").write_text(json.dumps(self.config(), indent=2))
+
+
+def _light_config(folder: Path) -> SimpleNamespace | None:
+    """config.json's fields as attributes, when they hold what is read before the model is built and the
+    weights are safetensors (whose tensor names are read without loading them); else None: the model is
+    built at load, and its own config answers."""
+    config = checkpoint.read_config(folder)
+    if "model_type" not in config or any(name not in config for name in _LIGHT_FIELDS):
+        return None
+    if ".safetensors" not in checkpoint.weights_file(folder).name:
+        return None
+    return SimpleNamespace(**config)
+
+
+def _checked(folder: Path, config: SimpleNamespace) -> tuple:
+    """What load_backbone checks before it builds the model, for a lazy load: the JSON files, the weights'
+    header, the tokenizer (and that it fits the embedding table). Returns (tokenizer, tensor names)."""
+    checkpoint.check_json_files(folder)
+    weights = checkpoint.weights_file(folder)
+    checkpoint.check_weights(weights)
+    tokenizer = checkpoint.load_tokenizer(folder)
+    if len(tokenizer) > int(config.vocab_size):
+        raise ModelLoadError(f"{folder}: the tokenizer has {len(tokenizer)} tokens but the embedding matrix "
+                             f"has {config.vocab_size} rows; the tokenizer does not belong to these weights")
+    return tokenizer, _tensor_names(weights)
+
+
+def _tensor_names(weights: Path) -> list[str]:
+    """The tensor names of a safetensors checkpoint: its header, or the shards' index."""
+    if weights.name.endswith(".index.json"):
+        return list(read_json(weights)["weight_map"])
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as handle:
+        return list(handle.keys())
+
+
+def _build_backbone(folder: Path, dtype: torch.dtype, trust_remote_code: bool) -> tuple[nn.Module, bool]:
+    """(model, has_pooler) of a lazy Transformer, built from its folder as Transformer.load builds it."""
+    model, _, missing = load_backbone(folder, dtype=dtype, trust_remote_code=trust_remote_code)
+    return model, getattr(model, "pooler", None) is not None and not any("pooler" in k for k in missing)

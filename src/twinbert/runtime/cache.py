@@ -1,8 +1,11 @@
 """The compiled-model cache: a graph exported (and quantized) for one backend and precision is built once
 per model fingerprint and reused by every later load.
 
-Fingerprint = hash of the weights as loaded (every tensor's name, dtype, shape and bytes) + the settings
-that shape the graph (backend, precision, outputs, calibration) + the runtime's version + EXPORT_VERSION.
+Fingerprint = hash of the weights + the settings that shape the graph (backend, precision, outputs,
+calibration) + the runtime's version + EXPORT_VERSION. The weights are those of the model folder's files
+(`folder_hash`: config.json, the weights, any model code; read without building the torch model, so a warm
+load never builds it), or, once they changed in memory, every tensor's name, dtype, shape and bytes
+(`weights_hash`; see backbone.GraphBackbone.weights). All hashes are twinbert.formats.hashing's.
 An entry is a folder named by its fingerprint holding the graph files and manifest.json (the fingerprint
 and each file's size and hash); it is built in a temp folder and renamed into place (formats/atomic.py).
 Before use the manifest is checked against the files: a stale or corrupt entry (a truncated graph, a
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -29,10 +31,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from ..errors import OutputError
 from ..formats.atomic import atomic_file, atomic_folder, clean_stale
+from ..formats.hashing import file_blake2b, json_blake2b, weights_blake2b
 
 log = logging.getLogger("twinbert")
 
@@ -41,20 +42,24 @@ MANIFEST = "manifest.json"
 BLOBS = "blobs"
 
 
-def weights_hash(module: torch.nn.Module) -> str:
-    """blake2b of every tensor of `module` (names, dtypes, shapes and bytes): what the graph is built from."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        if t.numel():
-            digest.update(t.view(torch.uint8).numpy() if t.dim() else t.reshape(1).view(torch.uint8).numpy())
-    return digest.hexdigest()
+weights_hash = weights_blake2b  # the key's weights once they changed in memory (see the module docstring)
+
+
+def folder_hash(folder: Path) -> str:
+    """The hash of what a model folder's torch backbone is built from: config.json, the weights (each shard
+    of a sharded checkpoint) and any model code (*.py), by name and bytes. Equal hashes, equal models: a
+    graph cached under it fits these files without the model being built to check."""
+    from ..formats.checkpoint import read_json, weights_file
+
+    weights = weights_file(folder)
+    files = [folder / "config.json", weights, *sorted(folder.glob("*.py"))]
+    if weights.name.endswith(".index.json"):
+        files += sorted({folder / str(f) for f in read_json(weights)["weight_map"].values()})
+    return json_blake2b({path.name: file_blake2b(path) for path in files})
 
 
 def fingerprint(weights: str, settings: dict) -> str:
-    text = json.dumps({"weights": weights, **settings}, sort_keys=True)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return json_blake2b({"weights": weights, **settings})
 
 
 def user_root() -> Path:
@@ -77,20 +82,12 @@ def root_for(model_folder: Path | None) -> Path:
     return user_root()
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _files_match(folder: Path, files) -> bool:
     """Every file of `files` ({name: [size, hash]}) is in `folder` with that size and hash."""
     try:
         for name, (size, digest) in files.items():
             path = folder / name
-            if not path.is_file() or path.stat().st_size != size or _file_hash(path) != digest:
+            if not path.is_file() or path.stat().st_size != size or file_blake2b(path) != digest:
                 return False
     except (AttributeError, TypeError, ValueError):  # not a {name: [size, hash]} record
         return False
@@ -98,7 +95,7 @@ def _files_match(folder: Path, files) -> bool:
 
 
 def _record(folder: Path, names) -> dict:
-    return {name: [(folder / name).stat().st_size, _file_hash(folder / name)] for name in sorted(names)}
+    return {name: [(folder / name).stat().st_size, file_blake2b(folder / name)] for name in sorted(names)}
 
 
 def _valid(entry: Path, key: str) -> bool:
@@ -111,6 +108,19 @@ def _valid(entry: Path, key: str) -> bool:
             return False
         return _files_match(entry, files)
     except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def has_entry(root: Path, key: str) -> bool:
+    """Whether `root` holds a built entry for `key` (its manifest names the key and its files are there at
+    their recorded sizes); `entry` checks their hashes before use."""
+    folder = root / key
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return manifest.get("fingerprint") == key and bool(manifest["files"]) and all(
+            (folder / name).is_file() and (folder / name).stat().st_size == size
+            for name, (size, _) in manifest["files"].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 

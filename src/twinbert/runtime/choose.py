@@ -12,24 +12,38 @@
                       int8      onnx (dynamic per-channel; static with calibration), else openvino
                       float16   torch
 An explicit backend that cannot run the precision asked for is an InputError naming what to use instead.
+What each backend computes, where it runs and its rank come from its file (twinbert.runtime.backends).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError
-from . import cpu, sessions
+from . import backends, cpu, sessions
 
-BACKENDS = ("auto", "torch", "onnx", "openvino")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16", "int8")
 QUALITIES = ("exact", "near", "fast")
-# what each runtime backend computes (float16 / bfloat16 on the CPU runtimes: see ORDER)
-SUPPORTS = {"torch": ("float32", "bfloat16", "float16"), "onnx": ("float32", "int8"),
-            "openvino": ("float32", "bfloat16", "int8")}
-ORDER = {"float32": ("onnx", "openvino", "torch"), "bfloat16": ("openvino", "torch"),
-         "int8": ("onnx", "openvino"), "float16": ("torch",)}
+
+
+class _Order(Mapping):
+    """precision -> the backends backend="auto" tries for it on the CPU, fastest first: a live view of the
+    registry (twinbert.runtime.backends.order), so a backend added with backends.register is seen too."""
+
+    def __getitem__(self, precision: str) -> tuple[str, ...]:
+        return backends.order(precision)
+
+    def __iter__(self):
+        return (p for p in PRECISIONS if p != "auto")
+
+    def __len__(self) -> int:
+        return len(PRECISIONS) - 1
+
+
+BACKENDS = ("auto", *backends.names())  # the backends at import, for the CLI's choices
+ORDER = _Order()
 
 
 @dataclass(frozen=True)
@@ -65,38 +79,48 @@ def auto_precision(quality: str, on_gpu: bool) -> tuple[str, str]:
 
 
 def choose(backend: str = "auto", precision: str = "auto", quality: str = "exact", device=None) -> Choice:
-    _check(backend, "backend", BACKENDS)
+    _check(backend, "backend", ("auto", *backends.names()))
     _check(precision, "precision", PRECISIONS)
     _check(quality, "quality", QUALITIES)
-    on_gpu = device is not None and torch.device(device).type != "cpu"
+    kind = torch.device(device).type if device is not None else "cpu"
     reason = f"precision={precision!r}"
     if precision == "auto":
-        precision, reason = auto_precision(quality, on_gpu)
-    if on_gpu:
-        if backend not in ("auto", "torch"):
-            raise InputError(f"backend={backend!r} runs on the CPU; use device='cpu', or backend='torch' on "
-                             f"{device}", argument="backend")
-        if precision == "int8":
-            raise InputError("precision='int8' runs on the CPU (backend='onnx' or 'openvino'); on a GPU use "
-                             "float16 or bfloat16", argument="precision")
-        return Choice("torch", precision, reason + "; GPU: torch")
+        precision, reason = auto_precision(quality, kind != "cpu")
+    if kind != "cpu":
+        return _on_device(backend, precision, reason, device, kind)
     if backend != "auto":
         return Choice(_explicit(backend, precision), precision, reason + f"; backend={backend!r} as asked")
     if precision == "bfloat16" and not cpu.native_bf16():
-        return Choice("torch", precision, reason + "; bf16 is emulated on this CPU: torch (asked explicitly)")
-    for candidate in ORDER[precision]:
-        if candidate == "torch" or sessions.available(candidate):
+        return Choice(backends.REFERENCE, precision,
+                      reason + f"; bf16 is emulated on this CPU: {backends.REFERENCE} (asked explicitly)")
+    candidates = ORDER[precision]
+    for candidate in candidates:
+        if sessions.available(candidate):
             return Choice(candidate, precision, reason + f"; fastest available for {precision}: {candidate}")
-    sessions.require(ORDER[precision][-1])  # raises: none of the runtimes for int8 is installed
+    sessions.require(candidates[-1])  # raises: none of the runtimes for this precision is installed
     raise AssertionError("unreachable")
 
 
+def _on_device(backend: str, precision: str, reason: str, device, kind: str) -> Choice:
+    """The choice on a device other than the CPU: the backends that run there (torch on a GPU)."""
+    here = [name for name in backends.names() if backends.get(name).runs_on(kind)]
+    if backend != "auto" and backend not in here:
+        raise InputError(f"backend={backend!r} runs on the CPU; use device='cpu', or backend="
+                         f"{' or '.join(map(repr, here))} on {device}", argument="backend")
+    able = [name for name in ([backend] if backend != "auto" else here) if backends.get(name).supports(precision)]
+    if not able:
+        cpu_only = [name for name in backends.names() if backends.get(name).supports(precision)]
+        raise InputError(f"precision={precision!r} runs on the CPU (backend={' or '.join(map(repr, cpu_only))}); "
+                         "on a GPU use float16 or bfloat16", argument="precision")
+    return Choice(able[0], precision, reason + f"; GPU: {able[0]}")
+
+
 def _explicit(backend: str, precision: str) -> str:
-    if precision not in SUPPORTS[backend]:
-        others = [b for b, tiers in SUPPORTS.items() if precision in tiers]
+    spec = backends.get(backend)
+    if not spec.supports(precision):
+        others = [name for name in backends.names() if backends.get(name).supports(precision)]
         raise InputError(f"precision {precision!r} is not computed by backend {backend!r}; use backend "
                          + " or ".join(repr(b) for b in others) + f" for {precision}, or a precision "
-                         f"{backend} computes: {', '.join(SUPPORTS[backend])}", argument="precision")
-    if backend != "torch":
-        sessions.require(backend)
+                         f"{backend} computes: {', '.join(spec.precisions)}", argument="precision")
+    sessions.require(backend)
     return backend

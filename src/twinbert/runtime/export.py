@@ -33,7 +33,7 @@ def input_names(transformer) -> list[str]:
     """input_ids, attention_mask, and token_type_ids for a model with more than one token type (as
     Transformer.model_inputs passes them)."""
     names = ["input_ids", "attention_mask"]
-    if getattr(transformer.model.config, "type_vocab_size", 0) > 1:
+    if getattr(transformer.model_config, "type_vocab_size", 0) > 1:
         names.append("token_type_ids")
     return names
 
@@ -68,7 +68,7 @@ class _Sentence(nn.Module):
     def forward(self, *inputs):
         features = dict(zip(self.names, inputs))
         features.setdefault("token_type_ids", None)
-        features = self.encoder.transformer.forward_torch(features)
+        features = self.encoder.transformer.reference_backbone().forward(features, False)
         return self.encoder.pool_and_project(features, self.encoder.head())["sentence_embedding"]
 
 

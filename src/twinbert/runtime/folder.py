@@ -6,7 +6,7 @@ plus:
                                   optimum and text-embeddings-inference load (last_hidden_state out)
   openvino/openvino_model.xml+bin backend openvino: the same graph in OpenVINO's form (backend="openvino");
                                   the precision exported for is recorded in its rt_info; on a CPU with
-                                  native bf16 OpenVINO computes bf16 unless told f32 (backbone.to_openvino)
+                                  native bf16 OpenVINO computes bf16 unless told f32 (backends/openvino.py)
   onnx/sentence_embedding.onnx    always: token ids in (input_ids, attention_mask[, token_type_ids]),
                                   pooling + Dense + Normalize inside, sentence_embedding out, so onnxruntime
                                   alone gives the sentence vectors (any language)
@@ -21,23 +21,28 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import export, quantize, sessions
-from .backbone import to_openvino
-from .choose import SUPPORTS
+from . import backends, export, quantize, sessions
+from .backbone import calibration_feeds
 
 log = logging.getLogger("twinbert")
 
+GRAPHS = "onnx"  # the folder of the standalone sentence graph (and of ONNX Runtime's backbone graph)
+SENTENCE_GRAPH = "sentence_embedding.onnx"
+CHECKER = "onnx"  # the backend whose runtime reads the standalone sentence graph (ONNX Runtime)
 CHECK_TEXTS = ["A man is playing a guitar.", "", "Someone is slicing a tomato on a wooden board in the kitchen."]
 
 
 def check_target(backend: str, precision: str) -> None:
-    if backend not in ("onnx", "openvino"):
-        raise InputError(f"unknown backend {backend!r}: export writes onnx or openvino", argument="backend")
-    if precision not in SUPPORTS[backend]:
-        others = [b for b in ("onnx", "openvino") if precision in SUPPORTS[b]]
+    """`backend` has a graph to export (twinbert.runtime.backends) and computes `precision`."""
+    targets = backends.exported()
+    if backend not in targets:
+        raise InputError(f"unknown backend {backend!r}: export writes {' or '.join(targets)}", argument="backend")
+    computes = backends.get(backend).precisions
+    if precision not in computes:
+        others = [b for b in targets if backends.get(b).supports(precision)]
         raise InputError(f"precision {precision!r} is not computed by backend {backend!r}"
                          + (f"; use backend {' or '.join(others)}" if others else "")
-                         + f" (it computes {', '.join(SUPPORTS[backend])})", argument="precision")
+                         + f" (it computes {', '.join(computes)})", argument="precision")
     sessions.require(backend)
 
 
@@ -48,43 +53,41 @@ def export_folder(encoder, out, *, backend: str = "onnx", precision: str = "floa
     a model only with overwrite=True, and is never the folder `encoder` was loaded from."""
     from ..formats.model_folder import check_target as check_folder
     from ..formats.model_folder import save_model, source_folders
-    from .backbone import RuntimeBackbone
 
     check_target(backend, precision)
     sources = source_folders(encoder.name)
     check_folder(out, overwrite=overwrite, model_ok=False, sources=sources)
     if calibration is not None and precision != "int8":
         raise InputError("calibration sentences are for --precision int8", argument="calibration")
-    sessions.require("onnx")  # the standalone graph is checked with ONNX Runtime
+    sessions.require(CHECKER)  # the standalone graph is checked with ONNX Runtime
     mode = "static" if calibration else "dynamic" if precision == "int8" else None
+    graph = backends.get(backend).graph
 
     def write(tmp: Path) -> None:
         encoder._write(tmp)
-        graphs = tmp / "onnx"
+        graphs = tmp / GRAPHS
         graphs.mkdir()
         backbone = export.export_backbone(encoder.transformer, graphs / "backbone_fp32.onnx")
         sentence = export.export_sentence(encoder, graphs / "sentence_fp32.onnx")
         if mode:
-            feeds = RuntimeBackbone.calibration_feeds(encoder.transformer, calibration) if calibration else None
+            feeds = calibration_feeds(encoder.transformer, calibration) if calibration else None
             backbone = _int8(backbone, graphs / "backbone_int8.onnx", feeds)
             sentence = _int8(sentence, graphs / "sentence_int8.onnx", feeds)
-        sentence.rename(graphs / "sentence_embedding.onnx")
-        if backend == "onnx":
-            backbone.rename(graphs / "model.onnx")
-        else:
-            (tmp / "openvino").mkdir()
-            to_openvino(backbone, tmp / "openvino" / "openvino_model.xml",
-                        hint=sessions.OV_HINTS[precision])
-        for stray in graphs.iterdir():
-            if stray.name not in ("model.onnx", "sentence_embedding.onnx"):
+        sentence.rename(graphs / SENTENCE_GRAPH)
+        target = tmp / graph.folder
+        target.mkdir(exist_ok=True)
+        graph.build(backbone, target, precision)
+        keep = {SENTENCE_GRAPH, *(graph.files if target == graphs else ())}
+        for stray in graphs.iterdir():  # the intermediate graphs
+            if stray.name not in keep:
                 stray.unlink()
 
     folder = save_model(out, write, overwrite=overwrite, model_ok=False, sources=sources)
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
-                   and p.parts[len(folder.parts)] in ("onnx", "openvino"))
+                   and p.parts[len(folder.parts)] in (GRAPHS, graph.folder))
     return {"output": str(folder), "backend": backend, "precision": precision, "int8": mode, "files": files,
-            "sentence_graph": str(folder / "onnx" / "sentence_embedding.onnx"),
-            "max_abs_diff": check_sentence_graph(encoder, folder / "onnx" / "sentence_embedding.onnx")}
+            "sentence_graph": str(folder / GRAPHS / SENTENCE_GRAPH),
+            "max_abs_diff": check_sentence_graph(encoder, folder / GRAPHS / SENTENCE_GRAPH)}
 
 
 def _int8(source: Path, target: Path, feeds) -> Path:
@@ -99,7 +102,7 @@ def check_sentence_graph(encoder, path: Path, texts: list[str] = CHECK_TEXTS) ->
 
     from .. import batching
 
-    ort = sessions.require("onnx")
+    ort = sessions.require(CHECKER)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     tokens = encoder.transformer.tokenize(texts)
@@ -111,24 +114,3 @@ def check_sentence_graph(encoder, path: Path, texts: list[str] = CHECK_TEXTS) ->
         want = encoder.forward(ids, mask, types).float().numpy()
     return float(np.abs(got - want).max())
 
-
-def export_model(model, out, *, backend: str = "onnx", precision: str = "float32", calibration=None,
-                 overwrite: bool = False, trust_remote_code: bool = False) -> dict:
-    """`twinbert export`: load `model` (a name, a folder) in torch at float32 and write it to `out` (see
-    export_folder). calibration: sentences, or the path of a text file of them (static int8)."""
-    from ..encoder import load
-    from ..formats import resolve
-    from ..formats.model_folder import check_target as check_folder
-
-    check_target(backend, precision)
-    if isinstance(calibration, (str, Path)):
-        calibration = quantize.read_calibration(calibration)
-    if calibration is not None and precision != "int8":
-        raise InputError("calibration sentences are for --precision int8", argument="calibration")
-    source = resolve.resolve(model)
-    # before the (slow) load: the folder must be free, and never the model's own (by name or by path)
-    check_folder(out, overwrite=overwrite, model_ok=False, sources=[source])
-    encoder = load(source, device="cpu", backend="torch", trust_remote_code=trust_remote_code)
-    encoder.name = str(model)
-    return export_folder(encoder, out, backend=backend, precision=precision, calibration=calibration,
-                         overwrite=overwrite)

@@ -48,7 +48,7 @@ class Engine:
     def __init__(self, encoder: SentenceEncoder, max_input_tokens: int | None = None):
         self.encoder = encoder
         self.limit = min(max_input_tokens or encoder.max_seq_length, encoder.max_seq_length)
-        self.vocab_size = int(encoder.transformer.model.config.vocab_size)
+        self.vocab_size = int(encoder.transformer.model_config.vocab_size)
 
     @cached_property
     def frame(self) -> tuple[list[int], list[int]]:
@@ -59,14 +59,13 @@ class Engine:
             pooling: str | None = None) -> EmbedKey:
         """The checked options of a request (an unknown prompt name or pooling is an InputError)."""
         options = self.encoder.options(normalize=normalize, output=output, prompt_name=prompt_name, pooling=pooling)
-        length = self.encoder._prompt_length(options.prompt) if options.prompt else 0
+        _, length = self.encoder.apply_prompt([], options.prompt)
         return EmbedKey(options, length)
 
     def texts(self, texts: list[str], key: EmbedKey, *, truncate: bool = True, left: bool = False) -> Rows:
         """Token ids of texts, the key's prompt first. A text over the limit is cut (from the end, or from
         the start with `left`) when `truncate`, else refused naming it (TooLong)."""
-        prompt = key.options.prompt
-        full = [prompt + t for t in texts] if prompt else list(texts)
+        full, _ = self.encoder.apply_prompt(texts, key.options.prompt)
         transformer = self.encoder.transformer
         tokens = transformer.tokenize(full)
         ids, types = tokens.input_ids, tokens.token_type_ids

@@ -18,7 +18,8 @@ async def info(request: Request) -> Json:
     served = request.app.state.served
     encoder = served.encoder
     return Json({
-        "model_id": served.name, "model_sha": None, "model_dtype": str(encoder.dtype).replace("torch.", ""),
+        # what really runs: the backbone's backend and precision (ONNX Runtime int8, not the torch weights' dtype)
+        "model_id": served.name, "model_sha": None, "model_dtype": encoder.precision, "backend": encoder.backend,
         "model_type": {"embedding": {"pooling": "+".join(encoder.pooling.modes)}},
         "max_input_length": served.engine.limit, "auto_truncate": served.auto_truncate,
         "tokenization_workers": 1, "max_batch_requests": None, "version": __version__, "sha": None,

@@ -126,8 +126,7 @@ async def tokenize(body: TokenizeRequest, request: Request) -> Json:
     served = _served(request)
     texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
     count_inputs(len(texts), "inputs", served.config.max_client_batch_size)
-    prompt = served.engine.key(prompt_name=body.prompt_name).options.prompt or ""
-    full = [prompt + t for t in texts]
+    full, _ = served.encoder.apply_prompt(texts, served.engine.key(prompt_name=body.prompt_name).options.prompt)
     tokens = await served.off_loop(token_offsets, served.encoder.transformer, full,
                                    add_special_tokens=body.add_special_tokens)
     return Json([_tei_tokens(text, row) for text, row in zip(full, tokens)])
