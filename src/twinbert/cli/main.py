@@ -104,7 +104,9 @@ def speak_flags(message: str, argument: str | None, parser: argparse.ArgumentPar
         return message
     for action in parser._actions:
         if action.dest == argument and action.option_strings:
-            flag = max(action.option_strings, key=len)
+            # the longest name, but not the --no-x of a --x / --no-x pair (the error is about the setting)
+            flag = max((s for s in action.option_strings if not s.startswith("--no-")), key=len,
+                       default=action.option_strings[0])
             message, done = re.subn(rf"(?<![\w-]){re.escape(argument)}=True\b", flag, message, count=1)
             if done:
                 return message

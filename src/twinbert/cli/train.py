@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from ..errors import InputError
+from .dataclass_flags import add_flags
 from .trainer_args import add_trainer_args, report
 
-SPEC_KEYS = ("split", "data", "columns", "score_range", "margin", "distance", "scale", "concat_product",
-             "matryoshka", "limit")
+# TrainSpec's fields given once per --task, as lists (split rides on the task: --task TASK:SPLIT); every
+# other field of TrainSpec is a flag derived from it that applies to each dataset
+PER_TASK = ("task", "loss", "split", "data")
 
 
 def register(sub) -> None:
     from ..losses import LOSSES
+    from ..train.sentence import TrainSpec
 
     p = sub.add_parser("train", help="fine-tune a sentence encoder on NLI / STS / triplet data",
                        description="Fine-tune a sentence encoder. Several --task/--loss pairs train together "
@@ -18,23 +21,17 @@ def register(sub) -> None:
     p.add_argument("--model", "-m", help="model folder or name to start from (default: all-MiniLM-L6-v2)")
     p.add_argument("--task", action="append", help="training data: a registered task (stsb, sick-nli, korsts ...), "
                    "TASK:SPLIT (default split train), or sts|pairs|triplets|nli|texts with --data FILE; repeatable")
-    p.add_argument("--loss", action="append", help="loss for each --task (one --loss applies to all)")
+    p.add_argument("--loss", action="append", help="loss for each --task (one --loss applies to all): "
+                   + ", ".join(LOSSES) + " (see above)")
     p.add_argument("--data", action="append", help="file of a --task (generic tasks need one)")
-    p.add_argument("--columns", help="column names or 0-based indexes of --data, joined by commas (pairs with "
-                   "two columns = unlabelled pairs, for mnrl or mse)")
-    p.add_argument("--score-range", help="LOW,HIGH of the scores in --data (default 0,5)")
-    p.add_argument("--margin", type=float, help="triplet / contrastive margin (defaults 1 / 0.5)")
-    p.add_argument("--distance", help="triplet / contrastive distance: euclidean, manhattan or cosine")
-    p.add_argument("--scale", type=float, help="multiple-negatives / CoSENT scale (default 20)")
-    p.add_argument("--concat-product", action="store_true", default=None, help="softmax loss: add u*v to (u, v, |u-v|)")
-    p.add_argument("--matryoshka", help="train nested dimensions too, e.g. 384,256,128,64")
-    p.add_argument("--limit", type=int, help="use the first N training rows only")
+    add_flags(p, TrainSpec, exclude=PER_TASK, unset=True)
     p.add_argument("--teacher", help="teacher model for --loss mse (distillation)")
     p.add_argument("--eval", action="append", help="dev data TASK:SPLIT, e.g. stsb:dev (the first gives the main "
                    "metric); repeatable")
     p.add_argument("--max-seq-length", type=int,
                    help="truncate training texts to N tokens (the saved model keeps its own inference length)")
-    p.add_argument("--skip-bad-rows", action="store_true", default=None)
+    p.add_argument("--skip-bad-rows", action="store_true", default=None,
+                   help="leave out unreadable rows of a data file (each recorded with its line and reason)")
     add_trainer_args(p, config_file=True, head_lr=True)
     p.set_defaults(run=run)
 
@@ -48,7 +45,8 @@ def _listify(value) -> list:
 def build_run(args) -> dict:
     """Merge the config file and the flags (flags win) into the arguments of train_sentence_encoder."""
     from ..formats.resolve import DEFAULT_MODEL
-    from ..train.config import CONFIG_KEYS, read_config
+    from ..losses import LOSSES
+    from ..train.config import CONFIG_KEYS, SPEC_KEYS, read_config
     from ..train.loop import TrainConfig
     from ..train.sentence import TrainSpec
 
@@ -62,8 +60,7 @@ def build_run(args) -> dict:
         if not tasks:
             raise InputError("no training data: give --task TASK (e.g. --task stsb --loss cosine)")
         if not losses:
-            raise InputError("no loss: give --loss (" + ", ".join(("cosine", "softmax", "triplet", "mnrl", "cosent",
-                                                                  "contrastive", "mse")) + ")")
+            raise InputError("no loss: give --loss (" + ", ".join(LOSSES) + ")")
         if len(losses) not in (1, len(tasks)):
             raise InputError(f"{len(tasks)} --task but {len(losses)} --loss: give one --loss for all or one per --task")
         if len(datas) > len(tasks):

@@ -1,20 +1,20 @@
 """Trainer flags shared by the commands that train (train, classify, cross-encoder, mlm), derived from
-TrainConfig: one flag per field, named after it (max_steps: --max-steps), typed like it, with the comment
-beside the field as its help. So a knob is added to TrainConfig alone. Also the report of a finished run."""
+TrainConfig by dataclass_flags: one flag per field, named after it (max_steps: --max-steps), typed like it,
+with the comment beside the field as its help. So a knob is added to TrainConfig alone. Also the report of
+a finished run."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
-import re
 from pathlib import Path
 
 from ..errors import InputError
 from ..train.settings import PRECISIONS, TrainConfig
+from .dataclass_flags import add_flags, config_values
+from .dataclass_flags import field_help as field_comments  # noqa: F401 (the name the trainer's tests read)
 
-FLAGS = {"length_grouped": "--no-length-grouping"}  # a field that is on by default gets a flag to turn it off
-CHOICES = {"precision": PRECISIONS}
-TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+# what the command line needs beyond each field's type: an on-by-default field's one flag turns it off
+OPTIONS = {"length_grouped": {"flags": ["--no-length-grouping"]}, "precision": {"choices": PRECISIONS}}
 
 
 def add_trainer_args(p, *, config_file: bool = False, head_lr: bool = False) -> None:
@@ -39,38 +39,12 @@ def add_trainer_args(p, *, config_file: bool = False, head_lr: bool = False) -> 
 
 def add_config_flags(p, exclude: tuple[str, ...] = ()) -> None:
     """One flag per TrainConfig field; every flag defaults to None (unset: TrainConfig's default)."""
-    comments = field_comments(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in exclude:
-            continue
-        kind = TYPES[f.type.split("|")[0].strip()]  # "int | None" -> int (the annotations are strings)
-        text = comments.get(f.name, "")
-        if kind is bool:  # a switch: on, or (FLAGS) off
-            p.add_argument(FLAGS.get(f.name, "--" + f.name.replace("_", "-")), dest=f.name, default=None,
-                           action="store_false" if f.default else "store_true",
-                           help=f"turn off (on by default): {text}" if f.default else text)
-            continue
-        default = "" if f.default is None else f" (default {f.default})"
-        p.add_argument("--" + f.name.replace("_", "-"), type=kind, choices=CHOICES.get(f.name),
-                       help=text + default)
-
-
-def field_comments(cls) -> dict[str, str]:
-    """The comment beside each field of a dataclass (its documentation, nanoGPT style); none when the
-    source is not at hand."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    found = (re.match(r"\s+(\w+)\s*:[^#=]+=[^#]*#\s*(.+)$", line) for line in source.splitlines())
-    return {m.group(1): m.group(2).strip() for m in found if m}
+    add_flags(p, TrainConfig, exclude=exclude, unset=True, options=OPTIONS)
 
 
 def train_config(args) -> TrainConfig:
     """A TrainConfig from the flags (unset flags keep TrainConfig's defaults), checked."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-              if getattr(args, f.name, None) is not None}
-    config = TrainConfig(**values)
+    config = TrainConfig(**config_values(args, TrainConfig))
     if config.max_grad_norm == 0:  # the flag's way to say "off"
         config.max_grad_norm = None
     config.check()

@@ -1,6 +1,8 @@
 """What every loss shares: it maps the embeddings of a batch's text columns (and the labels) to a scalar.
 
-`columns`: how many text columns (u, v, ...) the loss accepts; `label_kind`: what the labels are:
+`name`: the --loss name; `summary`: one line for --help (what it computes, on what data); `columns`: how many
+text columns (u, v, ...) the loss accepts; `label_kind`: what the labels are, which is what the trainer asks
+of a loss (never its name):
   "score"   a similarity score scaled to [0, 1] per pair
   "class"   an integer class index
   "binary"  0 / 1
@@ -20,6 +22,7 @@ DISTANCES = ("euclidean", "manhattan", "cosine")
 
 class Loss(nn.Module):
     name: str = ""                      # the --loss name
+    summary: str = ""                   # its line in --help
     columns: tuple[int, ...] = (2,)
     label_kind: str | None = None
 

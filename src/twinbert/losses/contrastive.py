@@ -17,6 +17,7 @@ class ContrastiveLoss(Loss):
     name = "contrastive"
     columns = (2,)
     label_kind = "binary"
+    summary = "contrastive loss on 0/1 labelled pairs"
 
     def __init__(self, margin: float = 0.5, distance: str = "cosine"):
         super().__init__()

@@ -16,6 +16,7 @@ class CoSENTLoss(Loss):
     name = "cosent"
     columns = (2,)
     label_kind = "score"
+    summary = "CoSENT ranking of pairs by gold score: STS scores"
 
     def __init__(self, scale: float = 20.0):
         super().__init__()

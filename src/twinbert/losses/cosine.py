@@ -17,6 +17,7 @@ class CosineSimilarityLoss(Loss):
     name = "cosine"
     columns = (2,)
     label_kind = "score"
+    summary = "MSE between cos(u, v) and the gold score scaled to [0, 1]: STS scores"
 
     def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         u, v = (e.float() for e in embeddings)

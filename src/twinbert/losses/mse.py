@@ -17,6 +17,7 @@ class MSELoss(Loss):
     name = "mse"
     columns = (1, 2)
     label_kind = "vector"
+    summary = "MSE to teacher embeddings (distillation; two columns = source, translation)"
 
     def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         target = labels.float()

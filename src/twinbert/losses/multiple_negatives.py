@@ -19,6 +19,7 @@ class MultipleNegativesRankingLoss(Loss):
     name = "mnrl"
     columns = (2, 3)
     label_kind = None
+    summary = "multiple-negatives ranking with in-batch negatives (+ hard negatives): pairs or triplets"
 
     def __init__(self, scale: float = 20.0):
         super().__init__()

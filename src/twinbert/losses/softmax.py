@@ -21,6 +21,7 @@ class SoftmaxLoss(Loss):
     name = "softmax"
     columns = (2,)
     label_kind = "class"
+    summary = "classification over (u, v, |u-v|) with cross-entropy: NLI labels"
 
     def __init__(self, dimension: int, num_labels: int, concat_product: bool = False):
         super().__init__()

@@ -16,6 +16,7 @@ class TripletLoss(Loss):
     name = "triplet"
     columns = (3,)
     label_kind = None
+    summary = "max(d(a,p) - d(a,n) + margin, 0): (anchor, positive, negative) triplets"
 
     def __init__(self, margin: float = 1.0, distance: str = "euclidean"):
         super().__init__()

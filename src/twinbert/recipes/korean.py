@@ -62,21 +62,24 @@ VOCAB_EXTRA = (("wikitext2", "valid"), ("sick", "train"), ("mrpc", "train"), ("s
 
 @dataclass(frozen=True)
 class KoreanRecipe:
-    base: str = "multilingual-e5-small"  # the model to start from
-    seed: int = 42
-    sts_losses: tuple[str, ...] = ("cosent", "cosine")  # one candidate each, chosen by KorSTS dev
-    distill: bool = True                  # try the MSE-to-teacher candidate (kept only if dev does not drop)
+    base: str = "multilingual-e5-small"  # model to start from
+    seed: int = 42                        # seed of every stage
+    sts_losses: tuple[str, ...] = ("cosent", "cosine")  # STS losses tried, one candidate each, chosen by KorSTS dev
+    distill: bool = True                  # try the candidate with the MSE loss toward the English teacher (kept
+    # only if KorSTS dev does not drop)
     teacher: str = "all-MiniLM-L6-v2"     # English teacher of the distill stage (same dimension)
-    english_nli: tuple[str, ...] = ("snli:dev", "mnli:dev_matched")  # English NLI kept in the mix
-    nli_batch_size: int = 32              # triplets per step: more in-batch negatives
-    sts_batch_size: int = 16
-    lr: float = 2e-5
-    nli_epochs: int = 1
-    sts_epochs: int = 1
+    english_nli: tuple[str, ...] = ("snli:dev", "mnli:dev_matched")  # English NLI task:split kept in the NLI
+    # stage (none: Korean NLI only)
+    nli_batch_size: int = 32              # triplets per step of the NLI stage: more in-batch negatives
+    sts_batch_size: int = 16              # pairs per step of the STS stages
+    lr: float = 2e-5                      # peak learning rate of every stage
+    nli_epochs: int = 1                   # passes over the NLI data
+    sts_epochs: int = 1                   # passes over the STS data, per candidate
     evals_per_epoch: int = 3              # KorSTS dev evaluations per STS epoch (best checkpoint kept)
-    max_seq_length: int = 64              # training length (the published model keeps its base's)
-    alphas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # interpolation weights tried; () skips
-    retrieval_dev: str = "korquad:dev"    # the retrieval check of the interpolation
+    max_seq_length: int = 64              # training length; the published model keeps its base's inference length
+    alphas: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # interpolation weights tried between
+    # the chosen model (1) and its base (0); none skips the stage
+    retrieval_dev: str = "korquad:dev"    # retrieval task:split that chooses the interpolation
     sts_tolerance: float = 0.005          # KorSTS dev an interpolation may give up for retrieval
     limit: int | None = None              # first N rows of every dataset (quick runs and tests)
 

@@ -19,7 +19,7 @@ from ..data.spec import load as load_data
 from ..encode_options import resolve_prompt
 from ..errors import InputError
 from ..evaluate.run import prepare
-from ..losses import LOSSES, build_loss, loss_name
+from ..losses import LOSSES, build_loss, loss_class, loss_name
 from . import data as train_data
 from .checkpoint import data_record, model_id, run_identity
 from .distributed import current as current_dist
@@ -45,7 +45,7 @@ class SentenceObjective(Objective):
         # the model's default prompt (e5's "query: "), as encode() puts it before every text: training sees
         # the inputs that inference and evaluation will give it
         _, prompt = resolve_prompt(encoder, None, None)
-        self.tokens = [transformer.tokenize([(prompt or "") + t for t in col]) for col in data.columns]
+        self.tokens = [transformer.tokenize(encoder.apply_prompt(col, prompt)[0]) for col in data.columns]
         self._lengths = [max(len(t.input_ids[i]) for t in self.tokens) for i in range(len(data))]
         self.texts = data.columns
         self.labels = None if data.labels is None else torch.from_numpy(np.asarray(data.labels))
@@ -82,14 +82,15 @@ class TrainSpec:
     loss: str
     split: str | None = None         # default: train
     data: str | None = None          # a file (required for the generic tasks)
-    columns: list | str | None = None
-    score_range: tuple | str | None = None
-    margin: float | None = None
-    distance: str | None = None
-    scale: float | None = None
-    concat_product: bool = False
-    matryoshka: list[int] | None = None
-    limit: int | None = None         # first N rows only (quick runs)
+    columns: list | str | None = None  # column names or 0-based indexes of the data file, joined by commas (pairs
+    # with two columns = unlabelled pairs, for mnrl or mse)
+    score_range: tuple | str | None = None  # LOW,HIGH of the scores in the data file (default 0,5)
+    margin: float | None = None      # triplet / contrastive margin (defaults 1 / 0.5)
+    distance: str | None = None      # triplet / contrastive distance: euclidean, manhattan or cosine
+    scale: float | None = None       # multiple-negatives / CoSENT scale (default 20)
+    concat_product: bool = False     # softmax loss: add u*v to (u, v, |u-v|)
+    matryoshka: list[int] | None = None  # train nested dimensions too, e.g. 384,256,128,64
+    limit: int | None = None         # use the first N training rows only (quick runs)
 
     def data_spec(self, data_root=None, skip_bad_rows: bool = False) -> DataSpec:
         """The data of this spec (twinbert.data.spec), checked now."""
@@ -131,9 +132,10 @@ def train_sentence_encoder(model, specs: list[TrainSpec], config: TrainConfig, o
     datasets = [read_training_data(s, data_root, skip_bad_rows) for s in specs]
     for s, name, (dataset, _) in zip(specs, losses_named, datasets):
         _check_shape(s, name, dataset)
-    if "mse" in losses_named and teacher is None:
-        raise InputError("loss 'mse' (distillation) needs teacher, the model whose embeddings to imitate",
-                         argument="teacher")
+    distilled = [name for name in losses_named if loss_class(name).label_kind == "vector"]
+    if distilled and teacher is None:
+        raise InputError(f"loss {distilled[0]!r} (distillation) needs teacher, the model whose embeddings to "
+                         "imitate", argument="teacher")
     jobs = [parse_eval(e, data_root) for e in evals]
     # 2. model, losses, objectives
     device = device_for_rank(device)
@@ -168,9 +170,9 @@ def _objectives(encoder, specs: list[TrainSpec], losses_named: list[str], datase
         probe = build_loss(name, dimension=encoder.dimension, num_labels=3, margin=s.margin, distance=s.distance,
                            scale=s.scale, concat_product=s.concat_product, matryoshka=s.matryoshka)
         prepared = train_data.prepare(dataset, probe, score_range=score_range)
-        loss = probe if name != "softmax" else build_loss(
+        loss = probe if probe.label_kind != "class" else build_loss(
             name, dimension=encoder.dimension, num_labels=prepared.num_labels, concat_product=s.concat_product)
-        if name == "mse":
+        if loss.label_kind == "vector":  # the teacher's vectors are the labels
             prepared = train_data.with_targets(prepared, _teacher_targets(teacher, prepared.columns[0], device))
             if loss is probe and prepared.labels.shape[1] != encoder.dimension:
                 raise InputError(f"teacher gives {prepared.labels.shape[1]}-dim vectors but the student's are "
@@ -223,9 +225,10 @@ def _loss_options(spec: TrainSpec) -> dict:
 
 
 def _softmax_head(objectives):
-    """The first objective trained with the softmax loss on named labels, and those labels."""
+    """The first objective trained with a classifier loss (label kind "class": softmax) on named labels,
+    and those labels."""
     for o in objectives:
-        if o.loss_fn.name == "softmax" and o.label_names:
+        if o.loss_fn.label_kind == "class" and o.label_names:
             return o, o.label_names
     return None, None
 
@@ -233,7 +236,7 @@ def _softmax_head(objectives):
 def _check_shape(spec: TrainSpec, name: str, dataset) -> None:
     """Fail before loading the model when a loss cannot use this data's shape."""
     build = build_loss(name, dimension=8, num_labels=3, margin=spec.margin, distance=spec.distance, scale=spec.scale)
-    train_data.prepare(dataset, build, score_range=None if name not in ("cosine", "cosent") else
+    train_data.prepare(dataset, build, score_range=None if build.label_kind != "score" else
                        _range(spec, dataset))
 
 
