@@ -89,7 +89,7 @@ def bench_distributed(args) -> dict:
     import twinbert
     from twinbert.distributed import encode_files
     from twinbert.distributed._ray import connect
-    from twinbert.distributed.output import read_embeddings
+    from twinbert.formats.shard_manifest import read_embeddings
     from twinbert.encode_file import encode_file
 
     texts = sentences(args.rows)
