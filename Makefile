@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml,serve,ray,lexical]'
+	$(PY) -m pip install -q -e '.[test,plot,faiss,multilingual,yaml,serve,ray,lexical,milvus]'
 	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP)
