@@ -118,7 +118,8 @@ def shared_load():
 
 @pytest.mark.parametrize("page,code", python_examples())
 def test_python_example(page, code, shared_load, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the data root as the shell lines get it: ../shared/data is not beside tmp_path
+    monkeypatch.setenv("TWINBERT_DATA", os.environ.get("TWINBERT_DATA", str(REPO.parent / "shared" / "data")))
     exec(compile(code, str(page), "exec"), {"__name__": "__docs__"})
     assert capsys.readouterr().out.strip(), f"{rel(page)}: an example prints what it shows"
 
