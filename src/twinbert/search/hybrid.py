@@ -38,6 +38,17 @@ def text_queries(queries: Any, mode: str) -> list[str]:
     raise InputError(f"mode={mode!r} searches with query texts (the lexical part analyses them); "
                      "got embeddings", argument="mode")
 
+def tuning_queries(queries, lexical, k, depth) -> list[str]:
+    """The query texts of a tune_fusion call, its mode, queries, k and depth checked (every index kind)."""
+    check_mode("hybrid", lexical)
+    texts = text_queries(queries, "hybrid")
+    if not texts:
+        raise InputError("tune_fusion: no queries; give queries with their relevant ids", argument="queries")
+    for name, value in (("k", k), ("depth", depth)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"tune_fusion: {name}={value!r}; expected a positive integer", argument=name)
+    return texts
+
 
 def candidates(dense_rows: list[list[tuple[int, float]]], exact: Any, lexical: LexicalIndex,
                queries: Sequence[str], depth: int) -> tuple[np.ndarray, ...]:
@@ -192,13 +203,7 @@ class HybridSearch:
         Queries should be held out of whatever is evaluated later: a weight chosen on the test
         queries flatters the test score. query_embeddings: the queries' vectors when encoded
         already (the texts still go to the lexical part); else they are encoded as in search."""
-        check_mode("hybrid", self._lexical)
-        texts = text_queries(queries, "hybrid")
-        if not texts:
-            raise InputError("tune_fusion: no queries; give queries with their relevant ids", argument="queries")
-        for name, value in (("k", k), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"tune_fusion: {name}={value!r}; expected a positive integer", argument=name)
+        texts = tuning_queries(queries, self._lexical, k, depth)
         documents = getattr(self, "_documents", None)
         rows, dense, lexical, mask = self._candidates(texts, encoder, force,
                                                       {"prompt_name": prompt_name, "prompt": prompt}, depth,

@@ -34,7 +34,7 @@ from ..progress import Progress
 from ..similarity import check_metric, normalize
 from .analysers import Analyser
 from .fusion import DEFAULT, Fusion
-from .hybrid import check_mode, hybrid_hits, text_queries, tune
+from .hybrid import check_mode, hybrid_hits, text_queries, tune, tuning_queries
 from .index import Index, _describe_model, _model_key
 from .lexical import LexicalConfig
 from .milvus_engine import ID_BYTES, RECORD_FORMAT, SEARCH_PARAMS, VARCHAR_BYTES, Engine, MilvusConfig
@@ -375,13 +375,7 @@ class MilvusIndex(Index):
                     force: bool = False, prompt_name: str | None = None, prompt: str | None = None,
                     query_embeddings: Any = None) -> dict:
         """As Index.tune_fusion (twinbert.search.hybrid), over the engine's candidates."""
-        check_mode("hybrid", self._lexical)
-        texts = text_queries(queries, "hybrid")
-        if not texts:
-            raise InputError("tune_fusion: no queries; give queries with their relevant ids", argument="queries")
-        for name, value in (("k", k), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"tune_fusion: {name}={value!r}; expected a positive integer", argument=name)
+        texts = tuning_queries(queries, self._lexical, k, depth)
         rows, dense, lexical, mask, (ids, _) = self._candidates(
             texts, encoder, force, {"prompt_name": prompt_name, "prompt": prompt}, depth, query_embeddings)
         wanted = {w for group in relevant for w in ([group] if isinstance(group, (str, int)) else group)}
